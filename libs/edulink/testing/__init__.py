@@ -1,0 +1,1 @@
+"""Helpers for tests: throwaway databases, token minting, statement and call counting."""
