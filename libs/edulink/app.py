@@ -1,0 +1,74 @@
+"""Assemble a service's Flask app from the shared platform parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from flask import Flask
+from flask_smorest import Api, Blueprint
+
+from edulink.auth import init_auth, verifier_from_settings
+from edulink.db import Database
+from edulink.errors import register_error_handlers
+from edulink.health import init_health
+from edulink.logs import configure_logging, init_request_ids
+from edulink.migrations import register_db_cli
+from edulink.pagination import CursorCodec
+from edulink.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: PlatformSettings,
+    blueprints: Iterable[Blueprint],
+    migrations_dir: Path,
+    api_title: str,
+    api_prefix: str,
+    database: Database,
+) -> Flask:
+    """Build a service app: logging, request ids, database, auth, errors, health, API.
+
+    The OpenAPI document is served at ``{api_prefix}/openapi.json``.
+    """
+    configure_logging(name, settings.log_level)
+    app = Flask(name)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        API_TITLE=api_title,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=api_prefix,
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearerAuth": BEARER_SCHEME}},
+            "security": [{"bearerAuth": []}],
+        },
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["edulink.settings"] = settings
+    app.extensions["edulink.cursor_codec"] = CursorCodec(
+        settings.cursor_secret.get_secret_value()
+    )
+
+    init_request_ids(app)
+    database.init_app(app, settings.database_url, pool_size=settings.db_pool_size)
+    init_auth(app, verifier_from_settings(settings))
+
+    api = Api(app)
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    app.extensions["edulink.api"] = api
+
+    # Registered after Api so these handlers replace flask-smorest's JSON errors.
+    register_error_handlers(app)
+    init_health(app, migrations_dir=migrations_dir, schema=name)
+    register_db_cli(app, migrations_dir, schema=name)
+    log.info("%s app created", name)
+    return app

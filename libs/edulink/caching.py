@@ -1,0 +1,53 @@
+"""Entity tags and conditional requests.
+
+A resource's ETag derives from its id and its optimistic-lock version, so it
+changes exactly when a write commits. GET answers 304 to a matching
+``If-None-Match``; writes require ``If-Match`` (428 without it, 412 when stale),
+so two clients editing one resource never overwrite each other silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from flask import Response, request
+
+from edulink.errors import PreconditionFailed, PreconditionRequired
+
+
+def entity_tag(resource_id: uuid.UUID | str, version: int) -> str:
+    """Return the strong entity tag (without quotes) of a resource version."""
+    digest = hashlib.sha256(f"{resource_id}:{version}".encode()).hexdigest()
+    return digest[:20]
+
+
+def not_modified(tag: str) -> Response | None:
+    """Return a 304 response when ``If-None-Match`` matches ``tag``, else None."""
+    if tag in request.if_none_match or request.if_none_match.star_tag:
+        response = Response(status=304)
+        response.set_etag(tag)
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
+    return None
+
+
+def require_if_match(tag: str) -> None:
+    """Raise unless the request's ``If-Match`` names the current ``tag``."""
+    if not request.headers.get("If-Match"):
+        raise PreconditionRequired(
+            "This request must carry an If-Match header with the resource's "
+            "current ETag. GET the resource first and send its ETag.",
+        )
+    if not (request.if_match.star_tag or request.if_match.contains(tag)):
+        raise PreconditionFailed(
+            "The resource has changed since the ETag in If-Match was issued. "
+            "GET it again, reapply the change and retry with the new ETag.",
+        )
+
+
+def with_etag(response: Response, tag: str) -> Response:
+    """Set the ETag and a Cache-Control that makes clients revalidate."""
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
