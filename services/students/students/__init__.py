@@ -1,0 +1,1 @@
+"""Edulink students service: institutions, student profiles and affiliation claims."""

@@ -1,0 +1,217 @@
+"""Request and response schemas of the students API."""
+
+from __future__ import annotations
+
+import re
+
+import marshmallow as ma
+from marshmallow import validate
+
+from edulink.pagination import PageQuerySchema, page_schema
+from students.models import ClaimStatus, InstitutionStatus
+
+MAX_BATCH_IDS = 200
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
+
+
+def _text(max_length: int, **kwargs: object) -> ma.fields.String:
+    return ma.fields.String(
+        validate=validate.Length(min=1, max=max_length),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+class DomainField(ma.fields.String):
+    """A lower-cased DNS domain name such as ``uni.example.ac.ke``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        domain = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if not _DOMAIN.match(domain):
+            raise ma.ValidationError(
+                f"{value!r} is not a valid domain name such as uni.ac.ke."
+            )
+        return domain
+
+
+class SkillsField(ma.fields.List):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            ma.fields.String(validate=validate.Length(min=1, max=60)),
+            validate=validate.Length(max=50),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+# Institutions
+
+
+class InstitutionSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    name = _text(200, required=True)
+    email_domains = ma.fields.List(DomainField(), validate=validate.Length(max=20))
+    status = ma.fields.String(
+        validate=validate.OneOf([s.value for s in InstitutionStatus])
+    )
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class InstitutionUpdateSchema(ma.Schema):
+    name = _text(200)
+    email_domains = ma.fields.List(DomainField(), validate=validate.Length(max=20))
+    status = ma.fields.String(
+        validate=validate.OneOf([s.value for s in InstitutionStatus])
+    )
+
+
+class InstitutionQuerySchema(PageQuerySchema):
+    status = ma.fields.String(
+        validate=validate.OneOf([s.value for s in InstitutionStatus])
+    )
+    q = ma.fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Case-insensitive substring of the name"},
+    )
+
+
+class DepartmentSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    institution_id = ma.fields.UUID(dump_only=True)
+    name = _text(200, required=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+
+
+class CohortSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    institution_id = ma.fields.UUID(dump_only=True)
+    department_id = ma.fields.UUID(required=True)
+    name = _text(200, required=True)
+    start_year = ma.fields.Integer(
+        required=True, validate=validate.Range(min=1900, max=2200)
+    )
+    end_year = ma.fields.Integer(
+        required=True, validate=validate.Range(min=1900, max=2200)
+    )
+    created_at = ma.fields.DateTime(dump_only=True)
+
+    @ma.validates_schema
+    def _check_years(self, data: dict, **_kwargs: object) -> None:
+        if (
+            "start_year" in data
+            and "end_year" in data
+            and data["end_year"] < data["start_year"]
+        ):
+            raise ma.ValidationError(
+                "end_year must not be before start_year.", "end_year"
+            )
+
+
+# Students
+
+
+class StudentSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    user_id = ma.fields.UUID(dump_only=True)
+    full_name = _text(200, required=True)
+    email = ma.fields.Email(dump_only=True)
+    institution_id = ma.fields.UUID(dump_only=True, allow_none=True)
+    registration_number = ma.fields.String(
+        validate=validate.Length(min=1, max=50), allow_none=True
+    )
+    course = ma.fields.String(validate=validate.Length(min=1, max=200), allow_none=True)
+    year_of_study = ma.fields.Integer(
+        validate=validate.Range(min=1, max=10), allow_none=True
+    )
+    skills = SkillsField()
+    verified = ma.fields.Boolean(dump_only=True)
+    trust_level = ma.fields.Integer(dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class StudentUpdateSchema(ma.Schema):
+    full_name = _text(200)
+    registration_number = ma.fields.String(
+        validate=validate.Length(min=1, max=50), allow_none=True
+    )
+    course = ma.fields.String(validate=validate.Length(min=1, max=200), allow_none=True)
+    year_of_study = ma.fields.Integer(
+        validate=validate.Range(min=1, max=10), allow_none=True
+    )
+    skills = SkillsField()
+
+
+class UUIDListField(ma.fields.Field):
+    """Comma-separated UUIDs in one query parameter, or the parameter repeated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        raw = data.getlist(attr) if hasattr(data, "getlist") else [value]
+        parts = [
+            part.strip()
+            for item in raw
+            for part in str(item).split(",")
+            if part.strip()
+        ]
+        if not parts:
+            raise ma.ValidationError("Give at least one id.")
+        if len(parts) > MAX_BATCH_IDS:
+            raise ma.ValidationError(f"Give at most {MAX_BATCH_IDS} ids per request.")
+        field = ma.fields.UUID()
+        try:
+            return list(dict.fromkeys(field.deserialize(part) for part in parts))
+        except ma.ValidationError:
+            raise ma.ValidationError("Every id must be a UUID.") from None
+
+
+class StudentQuerySchema(PageQuerySchema):
+    ids = UUIDListField(
+        metadata={
+            "description": f"Batch lookup: up to {MAX_BATCH_IDS} comma-separated "
+            "student ids. Service callers and admins only; ignores paging.",
+            "type": "string",
+        }
+    )
+    institution_id = ma.fields.UUID()
+    verified = ma.fields.Boolean()
+
+
+# Affiliation claims
+
+
+class ClaimSchema(ma.Schema):
+    id = ma.fields.UUID(dump_only=True)
+    student_id = ma.fields.UUID(dump_only=True)
+    institution_id = ma.fields.UUID(required=True)
+    registration_number = ma.fields.String(
+        validate=validate.Length(min=1, max=50), allow_none=True
+    )
+    status = ma.fields.String(dump_only=True)
+    method = ma.fields.String(dump_only=True)
+    reason = ma.fields.String(dump_only=True)
+    decided_at = ma.fields.DateTime(dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+
+
+class ClaimQuerySchema(PageQuerySchema):
+    status = ma.fields.String(validate=validate.OneOf([s.value for s in ClaimStatus]))
+
+
+class ClaimDecisionSchema(ma.Schema):
+    decision = ma.fields.String(
+        required=True, validate=validate.OneOf(["approve", "reject"])
+    )
+    reason = ma.fields.String(validate=validate.Length(min=1, max=1000))
+
+    @ma.validates_schema
+    def _reason_for_rejection(self, data: dict, **_kwargs: object) -> None:
+        if data.get("decision") == "reject" and not data.get("reason"):
+            raise ma.ValidationError("A rejection needs a reason.", "reason")
+
+
+InstitutionPageSchema = page_schema(InstitutionSchema, "InstitutionPage")
+StudentPageSchema = page_schema(StudentSchema, "StudentPage")
+ClaimPageSchema = page_schema(ClaimSchema, "ClaimPage")
+DepartmentPageSchema = page_schema(DepartmentSchema, "DepartmentPage")
+CohortPageSchema = page_schema(CohortSchema, "CohortPage")
