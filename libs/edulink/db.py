@@ -66,7 +66,9 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url!r}")
 
 
-def create_engine(url: str, *, pool_size: int = 10, application_name: str = "") -> Engine:
+def create_engine(
+    url: str, *, pool_size: int = 10, application_name: str = ""
+) -> Engine:
     """Create the process's engine. Dead pooled connections are replaced on checkout."""
     connect_args = {"application_name": application_name} if application_name else {}
     return sa.create_engine(
@@ -87,9 +89,7 @@ class Database:
         self.sessionmaker: sessionmaker[Session] | None = None
 
     def init_app(self, app: Flask, url: str, *, pool_size: int = 10) -> None:
-        self.engine = create_engine(
-            url, pool_size=pool_size, application_name=app.name
-        )
+        self.engine = create_engine(url, pool_size=pool_size, application_name=app.name)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         app.extensions["edulink.db"] = self
         app.teardown_appcontext(self._close_session)

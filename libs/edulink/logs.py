@@ -38,7 +38,10 @@ def new_request_id() -> str:
 
 @contextmanager
 def bound_context(
-    *, request_id: str | None = None, job_id: str | None = None, actor: str | None = None
+    *,
+    request_id: str | None = None,
+    job_id: str | None = None,
+    actor: str | None = None,
 ) -> Iterator[None]:
     """Attach ids to every log line written inside the block."""
     tokens = [

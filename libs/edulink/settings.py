@@ -47,7 +47,9 @@ class PlatformSettings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:
-        if not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        if not value.startswith(
+            ("postgresql://", "postgresql+psycopg://", "postgres://")
+        ):
             raise ValueError("must start with postgresql://")
         return value
 

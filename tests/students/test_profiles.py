@@ -43,7 +43,8 @@ def test_create_profile_returns_location_and_etag(client, person):
 
     response = client.post("/api/v1/students/me", json=PROFILE, headers=student.headers)
 
-    assert response.headers["Location"].endswith(f"/api/v1/students/{response.json['id']}")
+    location = response.headers["Location"]
+    assert location.endswith(f"/api/v1/students/{response.json['id']}")
     assert response.headers["ETag"]
 
 

@@ -427,7 +427,7 @@ def list_students(
 def batch_students(
     session: Session, *, actor: Principal, ids: Sequence[uuid.UUID]
 ) -> list[Student]:
-    """Return the visible students among ``ids`` in one SQL statement, in ``ids`` order."""
+    """Return the visible students among ``ids``, in ``ids`` order, in one statement."""
     if not (_is_platform(actor) or actor.role == Role.institution_admin):
         raise Forbidden("Batch lookup by ids is for service callers and admins only.")
     rows = session.scalars(
@@ -594,7 +594,7 @@ def decide_claim(
         raise NotFound(f"Affiliation claim {claim_id} does not exist.")
     if claim.status != ClaimStatus.PENDING:
         raise Conflict(
-            f"This claim was already {claim.status}; only pending claims can be decided.",
+            f"This claim is already {claim.status}. Only pending claims are decided.",
             status_now=claim.status,
         )
     student = session.get(Student, claim.student_id, with_for_update=True)
