@@ -305,7 +305,7 @@ def student_visibility(actor: Principal) -> sa.ColumnElement[bool]:
     """SQL condition for the students ``actor`` may see.
 
     Institution admins see students with a pending or approved claim to one of
-    their institutions; students see only themselves.
+    their institutions. Students see only themselves.
     """
     if _is_platform(actor):
         return sa.true()
@@ -565,7 +565,7 @@ def _require_claim_reviewer(
 ) -> None:
     if actor.role == Role.system_admin or _administers(actor, institution_id):
         return
-    # Whether the institution exists is none of the caller's business.
+    # A caller who reviews no claims here learns nothing about the institution.
     get_institution(session, actor=actor, institution_id=institution_id)
     raise NotFound(
         f"No affiliation claims of institution {institution_id} are visible to you."
