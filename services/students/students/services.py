@@ -471,6 +471,17 @@ def create_claim(
             "You are already affiliated with an institution.",
             institution_id=str(student.institution_id),
         )
+    # The unique index only stops a second pending claim. An auto-approved one
+    # would otherwise leave the first pending, visible to its admins for good.
+    if session.scalar(
+        sa.select(AffiliationClaim.id).where(
+            AffiliationClaim.student_id == student.id,
+            AffiliationClaim.status == ClaimStatus.PENDING.value,
+        )
+    ):
+        raise Conflict(
+            "You already have a pending affiliation claim. Wait for its decision."
+        )
     claim = AffiliationClaim(
         student_id=student.id,
         institution_id=institution.id,
