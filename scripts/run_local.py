@@ -1,0 +1,310 @@
+"""Run every Edulink app in this checkout on 127.0.0.1, for local development.
+
+It creates the database if it is missing, installs the job tables and
+migrates each service. Then it starts one gunicorn per app, plus the app's
+worker if its CLI has a ``worker`` command, and prints the URLs once every
+``/readyz`` returns 200. Ctrl-C or SIGTERM stops every child: SIGTERM to each child's
+process group, a grace period, then SIGKILL. If one child exits on its own,
+the others are stopped too and the exit status is 1.
+
+Usage: ``make up`` (or ``.venv/bin/python scripts/run_local.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from local_env import (
+    ROOT,
+    Service,
+    discover_services,
+    local_environment,
+    write_env_file,
+)
+
+log = logging.getLogger("run_local")
+
+BIN = Path(sys.executable).parent
+POLL_INTERVAL = 0.5
+READY_REQUEST_TIMEOUT = 2.0
+
+
+@dataclass
+class Supervisor:
+    """Start children in their own process groups and stop them together."""
+
+    env: dict[str, str]
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    stop_signal: int | None = None
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_signal = signum
+
+    def start(self, label: str, command: list[str]) -> None:
+        log.info("starting %s: %s", label, " ".join(command))
+        self.children[label] = subprocess.Popen(  # noqa: S603 - our own commands
+            command,
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def exited_child(self) -> tuple[str, int] | None:
+        """Return the label and exit status of a child that has exited, if any."""
+        for label, process in self.children.items():
+            status = process.poll()
+            if status is not None:
+                return label, status
+        return None
+
+    def stop_all(self, timeout: float) -> None:
+        """Send SIGTERM to each running child's group; SIGKILL after ``timeout``."""
+        running = self._signal_running(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while running and time.monotonic() < deadline:
+            time.sleep(0.1)
+            running = [
+                label for label in running if self.children[label].poll() is None
+            ]
+        if running:
+            log.warning("killing %s after %.0f s", ", ".join(running), timeout)
+            self._signal_running(signal.SIGKILL)
+        for label, process in self.children.items():
+            status = process.wait()
+            log.info("%s exited with status %s", label, status)
+
+    def _signal_running(self, signum: int) -> list[str]:
+        sent = []
+        for label, process in self.children.items():
+            if process.poll() is not None:
+                continue
+            try:
+                os.killpg(process.pid, signum)
+            except ProcessLookupError:
+                continue
+            sent.append(label)
+        return sent
+
+
+def flask_command(service: Service, *args: str) -> list[str]:
+    return [str(BIN / "flask"), "--app", service.app_factory, *args]
+
+
+def has_command(service: Service, name: str, env: dict[str, str]) -> bool:
+    """Tell whether the app's Flask CLI has the command ``name``."""
+    result = subprocess.run(  # noqa: S603 - our own command
+        flask_command(service, name, "--help"),
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode == 0:
+        return True
+    if f"No such command '{name}'" in result.stderr:
+        return False
+    raise RuntimeError(
+        f"`flask --app {service.app_factory} {name} --help` failed with status "
+        f"{result.returncode}:\n{result.stderr}"
+    )
+
+
+def install_job_tables(database_url: str) -> None:
+    """Call ``edulink.jobs.schema.install`` when that module exists."""
+    try:
+        schema = importlib.import_module("edulink.jobs.schema")
+    except ModuleNotFoundError as error:
+        if error.name not in {"edulink.jobs", "edulink.jobs.schema"}:
+            raise
+        log.info("edulink.jobs.schema is not installed; no job tables to create")
+        return
+    schema.install(database_url)
+    log.info("job tables installed")
+
+
+def migrate(service: Service, env: dict[str, str]) -> None:
+    if not has_command(service, "db", env):
+        log.info("%s has no db command; nothing to migrate", service.name)
+        return
+    log.info("migrating %s", service.name)
+    subprocess.run(  # noqa: S603 - our own command
+        flask_command(service, "db", "upgrade"), env=env, cwd=ROOT, check=True
+    )
+
+
+def gunicorn_command(service: Service, workers: int) -> list[str]:
+    return [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{service.port}",
+        "--workers",
+        str(workers),
+        "--graceful-timeout",
+        "10",
+        # gunicorn 27 opens a control socket at one path per user by default.
+        # Every app started here would share it, and local runs do not use it.
+        "--no-control-socket",
+        f"{service.app_factory}()",
+    ]
+
+
+def readyz_status(service: Service) -> int | None:
+    """Return the HTTP status of ``/readyz``, or None when the connection fails."""
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - fixed http://127.0.0.1 URL
+            f"{service.url}/readyz", timeout=READY_REQUEST_TIMEOUT
+        ) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def wait_until_ready(
+    supervisor: Supervisor, services: list[Service], timeout: float
+) -> bool:
+    """Poll each ``/readyz`` until all return 200; False on timeout, exit or stop."""
+    pending = {service.name: service for service in services}
+    last_status: dict[str, int | None] = {}
+    deadline = time.monotonic() + timeout
+    while pending:
+        if supervisor.stop_signal is not None:
+            return False
+        exited = supervisor.exited_child()
+        if exited is not None:
+            log.error("%s exited with status %s before it was ready", *exited)
+            return False
+        for name, service in list(pending.items()):
+            last_status[name] = readyz_status(service)
+            if last_status[name] == 200:
+                log.info("%s is ready at %s", name, service.url)
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            for name in pending:
+                log.error(
+                    "%s not ready after %.0f s: /readyz returned %s",
+                    name,
+                    timeout,
+                    last_status.get(name) or "no response",
+                )
+            return False
+        if pending:
+            time.sleep(POLL_INTERVAL)
+    return True
+
+
+def print_summary(services: list[Service], workers: dict[str, bool]) -> None:
+    print("\nready:", flush=True)
+    for service in services:
+        worker = "  (+ worker)" if workers[service.name] else ""
+        print(f"  {service.name:<14} {service.url}{worker}")
+    print(
+        "\nA token for curl: make -s dev-token ROLE=student\n"
+        "Settings for manual commands: set -a; . var/dev/local.env; set +a\n"
+        "Stop with Ctrl-C.",
+        flush=True,
+    )
+
+
+def supervise(supervisor: Supervisor) -> int:
+    """Wait for a stop signal or a child's exit; return the exit status to use."""
+    while supervisor.stop_signal is None:
+        exited = supervisor.exited_child()
+        if exited is not None:
+            log.error("%s exited with status %s; stopping the rest", *exited)
+            return 1
+        time.sleep(POLL_INTERVAL)
+    log.info("received %s; stopping", signal.Signals(supervisor.stop_signal).name)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    services = discover_services()
+    if not services:
+        log.error(
+            "no apps found (services/<name>/<name>/app.py, gateway/gateway/app.py)"
+        )
+        return 1
+    env = local_environment()
+    write_env_file(env)
+
+    from edulink.testing.databases import ensure_database
+
+    if ensure_database(env["DATABASE_URL"]):
+        log.info("created the database of DATABASE_URL")
+    install_job_tables(env["DATABASE_URL"])
+    for service in services:
+        migrate(service, env)
+    workers = {
+        service.name: has_command(service, "worker", env) for service in services
+    }
+
+    supervisor = Supervisor(env)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, supervisor.request_stop)
+    try:
+        for service in services:
+            supervisor.start(service.name, gunicorn_command(service, args.workers))
+            if workers[service.name]:
+                supervisor.start(
+                    f"{service.name}-worker", flask_command(service, "worker")
+                )
+        if wait_until_ready(supervisor, services, args.ready_timeout):
+            print_summary(services, workers)
+            status = supervise(supervisor)
+        else:
+            status = 0 if supervisor.stop_signal is not None else 1
+    finally:
+        supervisor.stop_all(args.stop_timeout)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("GUNICORN_WORKERS", "2")),
+        help="gunicorn worker processes per app (default: $GUNICORN_WORKERS or 2)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=90.0,
+        help="seconds to wait for every /readyz to return 200 (default: 90)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=15.0,
+        help="seconds between SIGTERM and SIGKILL when stopping (default: 15)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="run_local: %(message)s")
+    try:
+        return run(args)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        log.error("%s", error)
+        return 1
+    except KeyboardInterrupt:
+        log.info("interrupted before the apps started")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
