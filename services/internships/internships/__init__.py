@@ -1,0 +1,1 @@
+"""Edulink internships service: employers, opportunities and applications."""
