@@ -16,8 +16,22 @@ _DOMAIN = re.compile(
 )
 
 
+class Text(ma.fields.String):
+    """A string PostgreSQL can store: no NUL character and no lone surrogate."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("Must not contain the NUL character.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ma.ValidationError("Must be valid Unicode text.") from None
+        return text
+
+
 def _text(max_length: int, **kwargs: object) -> ma.fields.String:
-    return ma.fields.String(
+    return Text(
         validate=validate.Length(min=1, max=max_length),
         **kwargs,  # type: ignore[arg-type]
     )
@@ -38,7 +52,7 @@ class DomainField(ma.fields.String):
 class SkillsField(ma.fields.List):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(
-            ma.fields.String(validate=validate.Length(min=1, max=60)),
+            Text(validate=validate.Length(min=1, max=60)),
             validate=validate.Length(max=50),
             **kwargs,  # type: ignore[arg-type]
         )
@@ -70,7 +84,7 @@ class InstitutionQuerySchema(PageQuerySchema):
     status = ma.fields.String(
         validate=validate.OneOf([s.value for s in InstitutionStatus])
     )
-    q = ma.fields.String(
+    q = Text(
         validate=validate.Length(min=1, max=100),
         metadata={"description": "Case-insensitive substring of the name"},
     )
@@ -117,10 +131,8 @@ class StudentSchema(ma.Schema):
     full_name = _text(200, required=True)
     email = ma.fields.Email(dump_only=True)
     institution_id = ma.fields.UUID(dump_only=True, allow_none=True)
-    registration_number = ma.fields.String(
-        validate=validate.Length(min=1, max=50), allow_none=True
-    )
-    course = ma.fields.String(validate=validate.Length(min=1, max=200), allow_none=True)
+    registration_number = Text(validate=validate.Length(min=1, max=50), allow_none=True)
+    course = Text(validate=validate.Length(min=1, max=200), allow_none=True)
     year_of_study = ma.fields.Integer(
         validate=validate.Range(min=1, max=10), allow_none=True
     )
@@ -133,10 +145,8 @@ class StudentSchema(ma.Schema):
 
 class StudentUpdateSchema(ma.Schema):
     full_name = _text(200)
-    registration_number = ma.fields.String(
-        validate=validate.Length(min=1, max=50), allow_none=True
-    )
-    course = ma.fields.String(validate=validate.Length(min=1, max=200), allow_none=True)
+    registration_number = Text(validate=validate.Length(min=1, max=50), allow_none=True)
+    course = Text(validate=validate.Length(min=1, max=200), allow_none=True)
     year_of_study = ma.fields.Integer(
         validate=validate.Range(min=1, max=10), allow_none=True
     )
@@ -184,9 +194,7 @@ class ClaimSchema(ma.Schema):
     id = ma.fields.UUID(dump_only=True)
     student_id = ma.fields.UUID(dump_only=True)
     institution_id = ma.fields.UUID(required=True)
-    registration_number = ma.fields.String(
-        validate=validate.Length(min=1, max=50), allow_none=True
-    )
+    registration_number = Text(validate=validate.Length(min=1, max=50), allow_none=True)
     status = ma.fields.String(dump_only=True)
     method = ma.fields.String(dump_only=True)
     reason = ma.fields.String(dump_only=True)
@@ -202,7 +210,7 @@ class ClaimDecisionSchema(ma.Schema):
     decision = ma.fields.String(
         required=True, validate=validate.OneOf(["approve", "reject"])
     )
-    reason = ma.fields.String(validate=validate.Length(min=1, max=1000))
+    reason = Text(validate=validate.Length(min=1, max=1000))
 
     @ma.validates_schema
     def _reason_for_rejection(self, data: dict, **_kwargs: object) -> None:
