@@ -51,8 +51,10 @@ class Record(pydantic.BaseModel):
     key: str
     # Seconds to sleep after the insert, inside the job's transaction.
     sleep: float = 0.0
-    # Seconds to sleep after the commit, before the worker learns the outcome.
-    sleep_after_commit: float = 0.0
+    # While this file exists the handler waits: after its insert when
+    # hold_when is "before_commit", after the commit when "after_commit".
+    hold_file: str | None = None
+    hold_when: str = "before_commit"
 
 
 class Tick(pydantic.BaseModel):
@@ -77,13 +79,21 @@ def record(payload: Record, context: JobContext) -> None:
         )
     )
     if payload.sleep:
-        context.session.flush()
         time.sleep(payload.sleep)
-    if payload.sleep_after_commit:
-        delay = payload.sleep_after_commit
-        sa.event.listen(
-            context.session, "after_commit", lambda _session: time.sleep(delay)
-        )
+    if payload.hold_file is None:
+        return
+    hold = Path(payload.hold_file)
+    if payload.hold_when == "after_commit":
+        sa.event.listen(context.session, "after_commit", lambda _s: _wait_while(hold))
+    else:
+        context.session.flush()
+        _wait_while(hold)
+
+
+def _wait_while(path: Path, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 @registry.handler(TICK)
@@ -100,8 +110,10 @@ def owns(principal: Principal, entity_type: str, entity_id: str) -> bool:
     return entity_type == "student" and entity_id == principal.subject
 
 
-def build_app(database_url: str, jwks_file: Path | None = None) -> Flask:
-    app = Flask("sample")
+def build_app(
+    database_url: str, jwks_file: Path | None = None, name: str = "sample"
+) -> Flask:
+    app = Flask(name)
     app.config.update(
         API_TITLE="sample",
         API_VERSION="v1",
@@ -123,7 +135,9 @@ def build_app(database_url: str, jwks_file: Path | None = None) -> Flask:
     api.register_blueprint(
         ledger_blueprint(ledger, url_prefix="/api/v1/sample", can_view=owns)
     )
-    api.register_blueprint(jobs_admin_blueprint(QUEUE, url_prefix="/api/v1/sample/jobs"))
+    api.register_blueprint(
+        jobs_admin_blueprint(QUEUE, url_prefix="/api/v1/sample/jobs")
+    )
     register_error_handlers(app)
     register_cli(app, registry)
     return app
@@ -132,7 +146,10 @@ def build_app(database_url: str, jwks_file: Path | None = None) -> Flask:
 def create_app() -> Flask:
     """App factory for the worker subprocess, configured from the environment."""
     configure_logging("sample", os.environ.get("LOG_LEVEL", "INFO"))
-    return build_app(os.environ["SAMPLE_DATABASE_URL"])
+    return build_app(
+        os.environ["SAMPLE_DATABASE_URL"],
+        name=os.environ.get("SAMPLE_APP_NAME", "sample"),
+    )
 
 
 def count_effects(session: Session, key: str) -> int:

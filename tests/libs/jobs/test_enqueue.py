@@ -76,10 +76,14 @@ def test_rollback_drops_job(sessions: sessionmaker[Session], queue_name: str) ->
 def test_exception_after_enqueue_drops_job(
     sessions: sessionmaker[Session], queue_name: str
 ) -> None:
-    with pytest.raises(RuntimeError), sessions.begin() as session:
-        session.execute(sa.insert(effects).values(key=queue_name, job_id="-"))
-        Queue(queue_name, session=session).enqueue(GREET, name="ada")
-        raise RuntimeError("business rule failed after the enqueue")
+    def change_then_fail() -> None:
+        with sessions.begin() as session:
+            session.execute(sa.insert(effects).values(key=queue_name, job_id="-"))
+            Queue(queue_name, session=session).enqueue(GREET, name="ada")
+            raise RuntimeError("business rule failed after the enqueue")
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
 
     assert queued_rows(sessions, queue_name) == 0
     count = scalar(
@@ -102,7 +106,9 @@ def test_job_id_is_idempotency_key(
         assert Job.fetch(first.id, session=session).payload["name"] == "ada"
 
 
-def test_enqueue_in_is_deferred(sessions: sessionmaker[Session], queue_name: str) -> None:
+def test_enqueue_in_is_deferred(
+    sessions: sessionmaker[Session], queue_name: str
+) -> None:
     with sessions.begin() as session:
         later = Queue(queue_name, session=session).enqueue_in(
             timedelta(hours=1), GREET, "ada"
@@ -218,7 +224,10 @@ def test_publish_fans_out_in_transaction(sessions: sessionmaker[Session]) -> Non
         rolled_back = publish(session, SIGNED_UP, Signup(user="bob"))
         session.rollback()
     with sessions() as session:
-        assert Job.fetch_many([j.id for j in rolled_back], session=session) == [None, None]
+        assert Job.fetch_many([j.id for j in rolled_back], session=session) == [
+            None,
+            None,
+        ]
 
 
 def test_publish_validates_event_payload(sessions: sessionmaker[Session]) -> None:

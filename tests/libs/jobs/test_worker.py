@@ -203,7 +203,11 @@ def test_permanent_error_skips_retries(
     [
         ("payload", b'{"label": 5}', "label: Input should be a valid string"),
         ("payload", b"not json", "payload is not JSON"),
-        ("headers", '{"edulink": {"id": "x", "v": 9, "retry": {"max": 3}}}', "version 9"),
+        (
+            "headers",
+            '{"edulink": {"id": "x", "v": 9, "retry": {"max": 3}}}',
+            "version 9",
+        ),
         ("headers", '{"other": 1}', "no edulink header"),
     ],
 )
@@ -262,7 +266,9 @@ def test_finished_job_not_run_twice(
     # As if a run had committed and its worker died before pgqueuer heard.
     with sessions.begin() as session:
         session.execute(
-            sa.update(job_table).where(job_table.c.id == job.id).values(status="finished")
+            sa.update(job_table)
+            .where(job_table.c.id == job.id)
+            .values(status="finished")
         )
 
     run_burst(registry)
@@ -270,7 +276,9 @@ def test_finished_job_not_run_twice(
     assert calls == []
     assert fetch(sessions, job).get_status(refresh=False) is JobStatus.FINISHED
     leftover = scalar(
-        sessions, f"SELECT count(*) FROM {QUEUE_TABLE} WHERE dedupe_key = :id", id=job.id
+        sessions,
+        f"SELECT count(*) FROM {QUEUE_TABLE} WHERE dedupe_key = :id",
+        id=job.id,
     )
     assert leftover == 0
 
