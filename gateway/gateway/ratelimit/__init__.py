@@ -1,0 +1,1 @@
+"""Rate limiting: the policy table, the Flask-Limiter setup and the counter store."""
