@@ -23,7 +23,7 @@ from edulink.migrations import upgrade
 from edulink.testing.tokens import TokenFactory
 from internships.app import MIGRATIONS_DIR, create_app
 from internships.db import db
-from internships.models import SCHEMA, Base
+from internships.models import LEDGER, SCHEMA, Base
 from students.models import SCHEMA as STUDENTS_SCHEMA
 from students.models import Base as StudentsBase
 from tests.internships.helpers import (
@@ -100,7 +100,11 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     assert db.engine is not None
     with db.engine.begin() as connection:
         for table in tables:
-            connection.execute(sa.text(f"DELETE FROM {table}"))
+            if table == LEDGER.table.fullname:
+                # The ledger rejects DELETE, and allows TRUNCATE for tests.
+                connection.execute(sa.text(f"TRUNCATE {table}"))
+            else:
+                connection.execute(sa.text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

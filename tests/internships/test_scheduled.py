@@ -67,7 +67,7 @@ def test_close_twice_records_once(internships_app, world):
 
     assert len(first) == 1
     assert second == []
-    assert len(jobs_of("ledger.record_event")) == 1
+    assert len(jobs_of("ledger.append")) == 1
 
 
 def test_closing_changes_the_etag(internships_app, client, world):

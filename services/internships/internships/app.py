@@ -9,10 +9,12 @@ from flask import Flask
 from edulink.app import create_service_app
 from edulink.http import service_client_from_settings
 from edulink.jobs.cli import register_cli
+from edulink.ledger.api import ledger_blueprint
 from edulink.settings import load_settings
+from internships.applications import can_view_ledger
 from internships.db import db
 from internships.jobs import registry
-from internships.models import SCHEMA
+from internships.models import LEDGER, SCHEMA
 from internships.settings import InternshipsSettings
 from internships.students import HttpStudentDirectory
 from internships.views import (
@@ -32,7 +34,15 @@ def create_app(**settings_overrides: object) -> Flask:
     app = create_service_app(
         name=SCHEMA,
         settings=settings,
-        blueprints=[employers_blp, opportunities_blp, applications_blp, placements_blp],
+        blueprints=[
+            employers_blp,
+            opportunities_blp,
+            applications_blp,
+            placements_blp,
+            ledger_blueprint(
+                LEDGER, url_prefix="/api/v1/internships", can_view=can_view_ledger
+            ),
+        ],
         migrations_dir=MIGRATIONS_DIR,
         api_title="Edulink internships API",
         api_prefix="/api/v1/internships",

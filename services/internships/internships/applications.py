@@ -26,6 +26,7 @@ from edulink.auth import Principal, Role
 from edulink.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from edulink.pagination import CursorCodec, Page, keyset_page, scope_of
 from internships import jobs
+from internships.db import db
 from internships.models import (
     CURRENT_PLACEMENT_STATUSES,
     PLACEMENT_STATUSES,
@@ -646,3 +647,22 @@ def _newest_first(
         cursor=cursor,
         descending=True,
     )
+
+
+def can_view_ledger(actor: Principal, entity_type: str, entity_id: str) -> bool:
+    """Tell whether ``actor`` may read the ledger of one application or opportunity."""
+    try:
+        key = uuid.UUID(entity_id)
+    except ValueError:
+        return False
+    if entity_type == "application":
+        statement = sa.select(Application.id).where(
+            Application.id == key, application_visibility(actor)
+        )
+    elif entity_type == "opportunity":
+        statement = sa.select(Opportunity.id).where(
+            Opportunity.id == key, Opportunity.employer_id.in_(actor.org_ids)
+        )
+    else:
+        return False
+    return db.session.scalar(statement) is not None

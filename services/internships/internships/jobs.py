@@ -6,7 +6,8 @@ Jobs for other services wait on their queue until that service's worker runs.
 
 Jobs and when they are enqueued (the queue is the consuming service):
 
-- ``ledger.record_event`` (ledger): every status change, every automatic close.
+- ``ledger.append`` (internships, through :data:`internships.models.LEDGER`):
+  every status change, every automatic close.
 - ``notifications.notify`` (notifications): every status change, to the
   student; a withdrawal and a deadline 24 hours away, to the employer.
 - ``students.record_trust_event`` (students): COMPLETED and CERTIFIED.
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from edulink.auth import Principal
 from edulink.jobs import JobContext, JobContract, JobRegistry, Queue, Retry
+from internships.models import LEDGER
 
 if TYPE_CHECKING:
     from internships.models import Application
@@ -46,19 +48,6 @@ class Payload(pydantic.BaseModel):
 
 class NoArguments(Payload):
     pass
-
-
-class LedgerEvent(Payload):
-    """Who did what to which entity, with the state before and after."""
-
-    entity_type: str
-    entity_id: uuid.UUID
-    action: str
-    actor: str | None
-    previous_state: str | None
-    new_state: str
-    occurred_at: datetime
-    data: dict[str, str | None] = pydantic.Field(default_factory=dict)
 
 
 class Notification(Payload):
@@ -101,9 +90,6 @@ class CertificateRequest(Payload):
     end_date: date | None
 
 
-LEDGER_RECORD = JobContract(
-    name="ledger.record_event", version=1, payload=LedgerEvent, consumer="ledger"
-)
 NOTIFY = JobContract(
     name="notifications.notify",
     version=1,
@@ -164,27 +150,28 @@ def enqueue_status_change(
 ) -> None:
     """Enqueue the ledger event, notifications and follow-ups of one status change.
 
-    Job ids derive from the application's id and new version, so enqueueing
-    the same change twice creates each job once.
+    Notification and follow-up job ids derive from the application's id and
+    new version, so enqueueing the same change twice creates each of them once.
     """
     status = application.status
     prefix = f"application:{application.id}:v{application.version}"
     snapshot = application.student_snapshot
     opportunity = application.opportunity
-    now = datetime.now(UTC)
 
-    _enqueue(
+    LEDGER.record_event(
         session,
-        LEDGER_RECORD,
-        f"{prefix}:ledger",
         entity_type="application",
         entity_id=application.id,
-        action="applied" if previous is None else "status_changed",
+        event_type="application.applied"
+        if previous is None
+        else "application.status_changed",
         actor=actor.subject,
-        previous_state=previous,
-        new_state=status,
-        occurred_at=now,
-        data={"reason": application.reason, "opportunity_id": str(opportunity.id)},
+        old={"status": previous} if previous else None,
+        new={
+            "status": status,
+            "reason": application.reason,
+            "opportunity_id": opportunity.id,
+        },
     )
     _enqueue(
         session,
@@ -239,6 +226,7 @@ def enqueue_status_change(
 # Consuming: this service's scheduled jobs
 
 registry = JobRegistry(QUEUE)
+LEDGER.register_jobs(registry)
 
 
 @registry.handler(CLOSE_EXPIRED)
@@ -256,23 +244,20 @@ def close_expired(session: Session, *, now: datetime) -> list[uuid.UUID]:
             UPDATE internships.opportunities
             SET status = 'CLOSED', version = version + 1, updated_at = now()
             WHERE status = 'OPEN' AND deadline <= :now
-            RETURNING id, version
+            RETURNING id
             """
         ),
         {"now": now},
     ).all()
     for row in rows:
-        _enqueue(
+        LEDGER.record_event(
             session,
-            LEDGER_RECORD,
-            f"opportunity:{row.id}:v{row.version}:ledger",
             entity_type="opportunity",
             entity_id=row.id,
-            action="closed_at_deadline",
-            actor=None,
-            previous_state="OPEN",
-            new_state="CLOSED",
-            occurred_at=now,
+            event_type="opportunity.closed_at_deadline",
+            actor="system",
+            old={"status": "OPEN"},
+            new={"status": "CLOSED"},
         )
     return [row.id for row in rows]
 

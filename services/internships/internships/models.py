@@ -13,9 +13,13 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from edulink.db import TimestampedMixin, declarative_base_for
+from edulink.ledger import Ledger
 
 SCHEMA = "internships"
 Base = declarative_base_for(SCHEMA)
+
+# The service's event log, ``internships.ledger_entries``, appended by its worker.
+LEDGER = Ledger(Base.metadata, queue=SCHEMA)
 
 
 class EmployerStatus(enum.StrEnum):

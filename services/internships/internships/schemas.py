@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from decimal import Decimal
 
 import marshmallow as ma
 from marshmallow import validate
@@ -17,6 +18,7 @@ from internships.models import (
 
 MAX_CAPACITY = 10_000
 MAX_SKILLS_FILTER = 20
+MAX_STIPEND = Decimal(10_000_000_000)
 
 
 def _no_nul(value: str) -> None:
@@ -121,12 +123,22 @@ class EmployerRefSchema(ma.Schema):
 # Opportunities
 
 
+def _check_amount(value: Decimal) -> None:
+    if not Decimal(0) <= value < MAX_STIPEND:
+        raise ma.ValidationError(f"Must be at least 0 and below {MAX_STIPEND}.")
+
+
 class StipendSchema(ma.Schema):
     amount = ma.fields.Decimal(
         required=True,
         places=2,
         as_string=True,
-        validate=validate.Range(min=0, max=9_999_999_999),
+        validate=_check_amount,
+        metadata={
+            "type": "string",
+            "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+            "description": "Amount per month, 0 to 9999999999.99, as a string",
+        },
     )
     currency = ma.fields.String(
         required=True,
