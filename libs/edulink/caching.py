@@ -23,8 +23,12 @@ def entity_tag(resource_id: uuid.UUID | str, version: int) -> str:
 
 
 def not_modified(tag: str) -> Response | None:
-    """Return a 304 response when ``If-None-Match`` matches ``tag``, else None."""
-    if tag in request.if_none_match or request.if_none_match.star_tag:
+    """Return a 304 response when ``If-None-Match`` matches ``tag``, else None.
+
+    If-None-Match uses weak comparison (RFC 9110, section 13.1.2), so ``W/"tag"``
+    matches too. A gzipping proxy such as nginx turns strong ETags into weak ones.
+    """
+    if request.if_none_match.contains_weak(tag):
         response = Response(status=304)
         response.set_etag(tag)
         response.headers["Cache-Control"] = "private, no-cache"

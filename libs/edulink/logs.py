@@ -19,7 +19,9 @@ from flask import Flask, Response, g, request
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Used with fullmatch: "$" alone also matches before a trailing newline, and a
+# newline in the echoed header makes Werkzeug fail the response.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
@@ -98,7 +100,9 @@ def init_request_ids(app: Flask) -> None:
     @app.before_request
     def _bind_request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
+        request_id = (
+            incoming if _VALID_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        )
         g._request_id_token = request_id_var.set(request_id)
 
     @app.after_request
