@@ -84,6 +84,11 @@ def spawn_worker(
     yield spawn
     for worker in started:
         if worker.process.poll() is None:
+            worker.process.terminate()
+    for worker in started:
+        try:
+            worker.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
 
@@ -148,7 +153,8 @@ def test_killed_after_commit_skips_rerun(
     skipped = [
         line
         for line in second.log_lines()
-        if "handler is skipped" in str(line.get("message"))
+        if job.id in str(line.get("message"))
+        and "handler is skipped" in str(line.get("message"))
     ]
     assert len(skipped) == 1
 
@@ -157,7 +163,9 @@ def test_terminated_connections_reconnect(
     sessions: sessionmaker[Session], spawn_worker: SpawnWorker
 ) -> None:
     worker = spawn_worker("--concurrency=2")
-    jobs = [enqueue_record(sessions, key=f"reconnect-{i}", sleep=0.05) for i in range(30)]
+    jobs = [
+        enqueue_record(sessions, key=f"reconnect-{i}", sleep=0.05) for i in range(30)
+    ]
     wait_for(lambda: effect_count(sessions, "reconnect-0") == 1)
 
     terminated = scalar(
@@ -173,7 +181,9 @@ def test_terminated_connections_reconnect(
     for index in range(30):
         assert effect_count(sessions, f"reconnect-{index}") == 1
     assert worker.process.poll() is None
-    assert any("reconnecting" in str(line.get("message")) for line in worker.log_lines())
+    assert any(
+        "reconnecting" in str(line.get("message")) for line in worker.log_lines()
+    )
 
 
 def test_sigterm_drains_running_job(
@@ -184,6 +194,7 @@ def test_sigterm_drains_running_job(
     wait_for(lambda: status_of(sessions, running) is JobStatus.STARTED)
 
     worker.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "received SIGTERM" in worker.log_path.read_text())
     waiting = enqueue_record(sessions, key="after-sigterm")
 
     assert worker.process.wait(timeout=10) == 0
