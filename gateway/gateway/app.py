@@ -34,7 +34,12 @@ from gateway.ratelimit.policies import POLICIES, CheckedBy, with_overrides
 from gateway.services import AccountConfig
 from gateway.sessions import TokenConfig
 from gateway.settings import EmailDelivery, GatewaySettings
-from gateway.views import accounts_blp, auth_blp, jwks_blp
+from gateway.views import (
+    accounts_blp,
+    auth_blp,
+    jwks_blp,
+    set_aside_basic_credentials,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ def create_app(**settings_overrides: object) -> Flask:
     db.init_app(app, settings.database_url, pool_size=settings.db_pool_size)
     parts = build_components(settings)
     app.extensions[EXTENSION] = parts
+    app.before_request(set_aside_basic_credentials)
     init_auth(app, parts.verifier)
 
     api = Api(app)

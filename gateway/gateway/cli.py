@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import AppGroup
 from limits.storage import storage_from_string
 
 from edulink.errors import ProblemError
@@ -30,9 +31,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(limits_group)
 
 
-@click.group("accounts", help="Manage accounts.")
-def accounts_group() -> None:
-    pass
+accounts_group = AppGroup("accounts", help="Manage accounts.")
 
 
 @accounts_group.command(
@@ -61,9 +60,7 @@ def create_admin(email: str, name: str, password: str) -> None:
     click.echo(f"created system admin {email} with id {account_id}")
 
 
-@click.group("keys", help="Manage the keys that sign access tokens.")
-def keys_group() -> None:
-    pass
+keys_group = AppGroup("keys", help="Manage the keys that sign access tokens.")
 
 
 @keys_group.command(
@@ -104,9 +101,7 @@ def list_keys() -> None:
         click.echo(f"{kid}  created {created_at:%Y-%m-%d %H:%M}  {state}")
 
 
-@click.group("clients", help="Manage service clients (client credentials).")
-def clients_group() -> None:
-    pass
+clients_group = AppGroup("clients", help="Manage service clients (client credentials).")
 
 
 @clients_group.command("create", help="Register a service and print its secret once.")
@@ -146,9 +141,7 @@ def disable_client(client_id: str) -> None:
     click.echo(f"disabled {client_id}")
 
 
-@click.group("limits", help="Maintain the rate-limit counters.")
-def limits_group() -> None:
-    pass
+limits_group = AppGroup("limits", help="Maintain the rate-limit counters.")
 
 
 @limits_group.command(

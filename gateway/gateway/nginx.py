@@ -175,6 +175,7 @@ class NginxSettings(BaseSettings):
     send_timeout: str = "30s"
     proxy_connect_timeout: str = "2s"
     proxy_read_timeout: str = "30s"
+    policy_timeout: str = "5s"
     stream_read_timeout: str = "1h"
     upstream_keepalive: int = Field(default=32, ge=1)
     worker_processes: str = "auto"

@@ -258,8 +258,27 @@ def _grant_fields() -> dict[str, str]:
     return {key: value for key, value in request.form.items()}
 
 
+CLIENT_AUTHORIZATION = "gateway.client_authorization"
+
+
+def set_aside_basic_credentials() -> None:
+    """Hide a token request's Basic credentials from the bearer-token check.
+
+    ``edulink.auth`` rejects any Authorization header that is not a bearer
+    token before the view runs. Registered ahead of it, this moves a Basic
+    header of the token endpoint to where only :func:`token` reads it.
+    """
+    if request.endpoint != "auth.token":
+        return
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    if header.lower().startswith("basic "):
+        request.environ[CLIENT_AUTHORIZATION] = request.environ.pop(
+            "HTTP_AUTHORIZATION"
+        )
+
+
 def _client_credentials(fields: dict[str, str]) -> tuple[str, str]:
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get(CLIENT_AUTHORIZATION, "")
     if header.lower().startswith("basic "):
         try:
             decoded = base64.b64decode(header[6:], validate=True).decode()
