@@ -153,7 +153,10 @@ def ensure_dev_secrets(dev_dir: Path = DEV_DIR) -> DevSecrets:
     jwk = jwt.algorithms.OKPAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
     jwk.update(kid=key_id, alg="EdDSA", use="sig")
     jwks_file = dev_dir / "jwks.json"
-    jwks_file.write_text(json.dumps({"keys": [jwk]}, indent=2) + "\n")
+    # Replaced atomically, because running apps may read it at any time.
+    partial = dev_dir / f"jwks.json.{os.getpid()}"
+    partial.write_text(json.dumps({"keys": [jwk]}, indent=2) + "\n")
+    partial.replace(jwks_file)
     return DevSecrets(
         cursor_secret=cursor_secret.decode().strip(),
         signing_key=signing_key,
@@ -193,20 +196,33 @@ def mint_token(
     )
 
 
-def local_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+def local_environment(
+    base: Mapping[str, str] | None = None, dev_dir: Path = DEV_DIR
+) -> dict[str, str]:
     """Return the environment for local runs: defaults, dev secrets, then ``base``.
 
     Variables already set in ``base`` (default: ``os.environ``) win, so
-    ``DATABASE_URL=... make up`` works as expected.
+    ``DATABASE_URL=... make up`` works as expected. When the gateway app
+    exists, services fetch keys from its JWKS endpoint, which publishes the
+    development key beside the gateway's own (``JWKS_EXTRA_FILE``). Without
+    the gateway they read the development JWKS file.
     """
     base = dict(os.environ if base is None else base)
-    dev = ensure_dev_secrets()
+    dev = ensure_dev_secrets(dev_dir)
+    services = discover_services()
     env = dict(DEFAULTS)
     env["CURSOR_SECRET"] = dev.cursor_secret
-    if "JWKS_URL" not in base:
-        env["JWKS_FILE"] = str(dev.jwks_file)
-    for service in discover_services():
-        env[f"{service.name.upper()}_URL"] = service.url
+    env["JWKS_EXTRA_FILE"] = str(dev.jwks_file)
+    gateway = next((s for s in services if s.name == "gateway"), None)
+    if "JWKS_URL" not in base and "JWKS_FILE" not in base:
+        if gateway is not None:
+            env["JWKS_URL"] = f"{gateway.url}/.well-known/jwks.json"
+        else:
+            env["JWKS_FILE"] = str(dev.jwks_file)
+    # Planned services get a URL too, so a service that calls one can start.
+    ports = {**KNOWN_PORTS, **{service.name: service.port for service in services}}
+    for name, port in ports.items():
+        env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
     env.update(base)
     if "SERVICE_TOKEN" not in base:
         env["SERVICE_TOKEN"] = mint_token(
@@ -226,7 +242,8 @@ def write_env_file(env: Mapping[str, str], path: Path = DEV_DIR / "local.env") -
     The file works with ``set -a; . var/dev/local.env`` and with
     ``docker compose --env-file``.
     """
-    names = [*DEFAULTS, "CURSOR_SECRET", "JWKS_FILE", "JWKS_URL", "SERVICE_TOKEN"]
+    names = [*DEFAULTS, "CURSOR_SECRET", "JWKS_FILE", "JWKS_URL", "JWKS_EXTRA_FILE"]
+    names += ["SERVICE_TOKEN", *(f"{name.upper()}_URL" for name in KNOWN_PORTS)]
     names += [f"{service.name.upper()}_URL" for service in discover_services()]
     lines = [f"{name}={env[name]}" for name in dict.fromkeys(names) if name in env]
     path.unlink(missing_ok=True)

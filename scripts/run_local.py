@@ -37,6 +37,10 @@ from local_env import (
 log = logging.getLogger("run_local")
 
 BIN = Path(sys.executable).parent
+# Working directory of every child. flask and gunicorn put it first on
+# sys.path, so at the repository root the gateway/ project folder would shadow
+# the installed gateway package as a namespace package.
+RUN_DIR = ROOT / "var" / "run"
 POLL_INTERVAL = 0.5
 READY_REQUEST_TIMEOUT = 2.0
 
@@ -57,7 +61,7 @@ class Supervisor:
         self.children[label] = subprocess.Popen(  # noqa: S603 - our own commands
             command,
             env=self.env,
-            cwd=ROOT,
+            cwd=RUN_DIR,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -108,7 +112,7 @@ def has_command(service: Service, name: str, env: dict[str, str]) -> bool:
     result = subprocess.run(  # noqa: S603 - our own command
         flask_command(service, name, "--help"),
         env=env,
-        cwd=ROOT,
+        cwd=RUN_DIR,
         capture_output=True,
         text=True,
         check=False,
@@ -133,7 +137,6 @@ def install_job_tables(database_url: str) -> None:
         log.info("edulink.jobs.schema is not installed; no job tables to create")
         return
     schema.install(database_url)
-    log.info("job tables installed")
 
 
 def migrate(service: Service, env: dict[str, str]) -> None:
@@ -142,7 +145,7 @@ def migrate(service: Service, env: dict[str, str]) -> None:
         return
     log.info("migrating %s", service.name)
     subprocess.run(  # noqa: S603 - our own command
-        flask_command(service, "db", "upgrade"), env=env, cwd=ROOT, check=True
+        flask_command(service, "db", "upgrade"), env=env, cwd=RUN_DIR, check=True
     )
 
 
@@ -242,6 +245,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     env = local_environment()
     write_env_file(env)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
 
     from edulink.testing.databases import ensure_database
 

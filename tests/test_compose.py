@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import jsonschema
@@ -86,22 +88,32 @@ def app_directories() -> dict[str, Path]:
     return apps
 
 
+def load_local_env() -> ModuleType:
+    """Import ``scripts/local_env.py``, which builds the settings of ``make up``."""
+    spec = importlib.util.spec_from_file_location(
+        "local_env", ROOT / "scripts" / "local_env.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look the module up in sys.modules while the class is built.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def has_worker_command(name: str, tmp_path: Path) -> bool:
-    """Tell whether ``flask --app <name>.app:create_app`` has a ``worker`` command."""
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text('{"keys": []}')
-    env = {
-        **os.environ,
-        "DATABASE_URL": "postgresql://127.0.0.1/unused",
-        "JWT_ISSUER": "http://127.0.0.1:8080",
-        "JWT_AUDIENCE": "edulink",
-        "JWKS_FILE": str(jwks),
-        "CURSOR_SECRET": "compose-test-cursor-secret",
-    }
+    """Tell whether ``flask --app <name>.app:create_app`` has a ``worker`` command.
+
+    The app is created with the settings ``make up`` uses, with secrets in
+    ``tmp_path``.
+    """
+    env = load_local_env().local_environment(dict(os.environ), dev_dir=tmp_path)
     flask = Path(sys.executable).with_name("flask")
     result = subprocess.run(
         [str(flask), "--app", f"{name}.app:create_app", "worker", "--help"],
         env=env,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
