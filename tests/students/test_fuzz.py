@@ -23,7 +23,7 @@ from edulink.auth import Role
 from tests.students.helpers import PROBLEM_JSON, create_institution, create_profile
 
 OPENAPI_PATH = "/api/v1/students/openapi.json"
-EXAMPLES_PER_MODE = 25
+EXAMPLES_PER_MODE = 20
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES_PER_MODE,
     deadline=None,
