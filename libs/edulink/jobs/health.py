@@ -31,7 +31,7 @@ _HEALTH = sa.text(
             WHERE status = 'queued' AND execute_after <= now()
         ))::float AS oldest_queued_seconds
     FROM {QUEUE_TABLE}
-    WHERE :queue IS NULL OR entrypoint LIKE :queue || ':%'
+    WHERE CAST(:queue AS text) IS NULL OR entrypoint LIKE CAST(:queue AS text) || ':%'
     GROUP BY entrypoint
     ORDER BY entrypoint
     """
