@@ -46,6 +46,13 @@ DEFAULTS = {
     "JWT_ISSUER": "http://127.0.0.1:8080",
     "JWT_AUDIENCE": "edulink",
     "LOG_LEVEL": "INFO",
+    # The notifications service mails to the SMTP sink that `make up` starts.
+    "EMAIL_BACKEND": "smtp",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": "1025",
+    # NOTE: no Pusher-compatible server runs locally yet, so real-time events
+    # stay in the notifications process.
+    "REALTIME_BACKEND": "memory",
 }
 SERVICE_TOKEN_LIFETIME = timedelta(days=30)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import signal
@@ -211,11 +212,15 @@ def wait_until_ready(
     return True
 
 
-def print_summary(services: list[Service], workers: dict[str, bool]) -> None:
+def print_summary(
+    services: list[Service], workers: dict[str, bool], smtp: str | None
+) -> None:
     print("\nready:", flush=True)
     for service in services:
         worker = "  (+ worker)" if workers[service.name] else ""
         print(f"  {service.name:<14} {service.url}{worker}")
+    if smtp is not None:
+        print(f"  {'SMTP sink':<14} {smtp} (prints each message here)")
     print(
         "\nA token for curl: make -s dev-token ROLE=student\n"
         "Settings for manual commands: set -a; . var/dev/local.env; set +a\n"
@@ -236,6 +241,52 @@ def supervise(supervisor: Supervisor) -> int:
     return 0
 
 
+def smtp_sink_command(services: list[Service], env: dict[str, str]) -> list[str]:
+    """Return the command of an SMTP server that prints each message, if needed.
+
+    Only the notifications service sends mail. The sink starts unless
+    SMTP_HOST or SMTP_PORT was set by the caller or aiosmtpd is not installed.
+    """
+    if not any(service.name == "notifications" for service in services):
+        return []
+    if {"SMTP_HOST", "SMTP_PORT"} & os.environ.keys():
+        return []
+    if importlib.util.find_spec("aiosmtpd") is None:
+        log.warning("aiosmtpd is not installed; no SMTP sink, mail will fail")
+        return []
+    listen = f"{env['SMTP_HOST']}:{env['SMTP_PORT']}"
+    return [sys.executable, "-m", "aiosmtpd", "--nosetuid", "--listen", listen]
+
+
+def prepare(services: list[Service], env: dict[str, str]) -> dict[str, bool]:
+    """Create and migrate the database; return which apps have a worker."""
+    from edulink.testing.databases import ensure_database
+
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    if ensure_database(env["DATABASE_URL"]):
+        log.info("created the database of DATABASE_URL")
+    install_job_tables(env["DATABASE_URL"])
+    for service in services:
+        migrate(service, env)
+    return {service.name: has_command(service, "worker", env) for service in services}
+
+
+def start_all(
+    supervisor: Supervisor,
+    services: list[Service],
+    workers: dict[str, bool],
+    processes_per_app: int,
+) -> None:
+    sink = smtp_sink_command(services, supervisor.env)
+    if sink:
+        supervisor.start("smtp-sink", sink)
+    for service in services:
+        supervisor.start(service.name, gunicorn_command(service, processes_per_app))
+        if workers[service.name]:
+            worker = flask_command(service, "worker")
+            supervisor.start(f"{service.name}-worker", worker)
+
+
 def run(args: argparse.Namespace) -> int:
     services = discover_services()
     if not services:
@@ -245,31 +296,17 @@ def run(args: argparse.Namespace) -> int:
         return 1
     env = local_environment()
     write_env_file(env)
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
-
-    from edulink.testing.databases import ensure_database
-
-    if ensure_database(env["DATABASE_URL"]):
-        log.info("created the database of DATABASE_URL")
-    install_job_tables(env["DATABASE_URL"])
-    for service in services:
-        migrate(service, env)
-    workers = {
-        service.name: has_command(service, "worker", env) for service in services
-    }
+    workers = prepare(services, env)
 
     supervisor = Supervisor(env)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, supervisor.request_stop)
     try:
-        for service in services:
-            supervisor.start(service.name, gunicorn_command(service, args.workers))
-            if workers[service.name]:
-                supervisor.start(
-                    f"{service.name}-worker", flask_command(service, "worker")
-                )
+        start_all(supervisor, services, workers, args.workers)
         if wait_until_ready(supervisor, services, args.ready_timeout):
-            print_summary(services, workers)
+            smtp = f"{env['SMTP_HOST']}:{env['SMTP_PORT']}"
+            has_sink = "smtp-sink" in supervisor.children
+            print_summary(services, workers, smtp if has_sink else None)
             status = supervise(supervisor)
         else:
             status = 0 if supervisor.stop_signal is not None else 1
