@@ -4,10 +4,10 @@ Run from the repository root::
 
     .venv/bin/python -m bench.internships.run
 
-For each size (10,000 and 1,000,000 applications, over the same 10,000
-opportunities) it creates a throwaway database, migrates and seeds it,
-starts the internships app under gunicorn, and loads each endpoint with wrk
-at 16 connections, alternating endpoints over several rounds. It prints a
+Both sizes (10,000 and 1,000,000 applications) share the same 10,000
+opportunities. For each size it creates a throwaway database, migrates and
+seeds it, and starts the internships app under gunicorn. It then loads each
+endpoint with wrk at 16 connections, alternating endpoints over rounds. It prints a
 Markdown report of the median p50 and p99 latencies and the ratio of the
 large size's p50 to the small one's, then drops the databases.
 """

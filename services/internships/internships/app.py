@@ -16,7 +16,7 @@ from internships.db import db
 from internships.jobs import registry
 from internships.models import LEDGER, SCHEMA
 from internships.settings import InternshipsSettings
-from internships.students import HttpStudentDirectory
+from internships.student_directory import HttpStudentDirectory
 from internships.views import (
     DIRECTORY_EXTENSION,
     applications_blp,

@@ -43,7 +43,7 @@ from internships.services import (
     get_opportunity,
     is_platform,
 )
-from internships.students import StudentDirectory
+from internships.student_directory import StudentDirectory
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ S = ApplicationStatus
 
 
 class Party(enum.StrEnum):
-    """How an actor relates to one application."""
+    """The relation of an actor to one application."""
 
     STUDENT = "student"  # the applicant
     EMPLOYER_ADMIN = "employer_admin"  # an admin of the opportunity's employer

@@ -77,7 +77,7 @@ class TrustEvent(Payload):
 
 
 class CertificateRequest(Payload):
-    """What the documents service needs to issue a completion certificate."""
+    """The facts the documents service needs to issue a completion certificate."""
 
     application_id: uuid.UUID
     student_id: uuid.UUID

@@ -60,9 +60,9 @@ PLACE_TAKING_STATUSES = (
     ApplicationStatus.COMPLETED,
     ApplicationStatus.CERTIFIED,
 )
-# A student holds at most one placement in these states at a time.
+# A student has at most one placement in these states at a time.
 CURRENT_PLACEMENT_STATUSES = (ApplicationStatus.ACCEPTED, ApplicationStatus.ACTIVE)
-# Applications an institution sees as its students' placements.
+# Applications listed as the placements of an institution's students.
 PLACEMENT_STATUSES = (*PLACE_TAKING_STATUSES, ApplicationStatus.TERMINATED)
 
 

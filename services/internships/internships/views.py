@@ -36,7 +36,7 @@ from internships.schemas import (
     SearchQuerySchema,
     TransitionSchema,
 )
-from internships.students import StudentDirectory
+from internships.student_directory import StudentDirectory
 
 employers_blp = Blueprint(
     "employers", __name__, url_prefix="/api/v1/employers", description="Employers"
