@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from edulink.auth import Role
+from internships.db import db
+from internships.views import DIRECTORY_EXTENSION
 from tests.internships.helpers import (
     apply,
     create_opportunity,
@@ -246,3 +251,35 @@ def test_overlong_key_is_422(client, world):
 
 def _job_count() -> int:
     return len(job_names())
+
+
+def test_closed_during_snapshot_conflicts(internships_app, client, world, monkeypatch):
+    real = internships_app.extensions[DIRECTORY_EXTENSION]
+
+    class ClosingDirectory:
+        """Reads the real snapshot, then closes the opportunity meanwhile."""
+
+        def snapshot(self, *, student_token: str) -> dict:
+            snapshot = real.snapshot(student_token=student_token)
+            close_directly(world.opportunity["id"])
+            return snapshot
+
+    monkeypatch.setitem(
+        internships_app.extensions, DIRECTORY_EXTENSION, ClosingDirectory()
+    )
+
+    response = apply(client, world.student, world.opportunity["id"])
+
+    assert response.status_code == 409
+    assert response.get_json()["opportunity_status"] == "CLOSED"
+
+
+def close_directly(opportunity_id: str) -> None:
+    assert db.engine is not None
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE internships.opportunities SET status = 'CLOSED' WHERE id = :id"
+            ),
+            {"id": uuid.UUID(opportunity_id)},
+        )

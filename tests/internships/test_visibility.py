@@ -9,7 +9,9 @@ import pytest
 from edulink.auth import Role
 from tests.internships.helpers import apply, create_opportunity
 
-STRANGER_ORG = str(uuid.uuid4())
+# Fixed, because it is part of test ids that every pytest-xdist worker must
+# collect identically.
+STRANGER_ORG = str(uuid.UUID("00000000-0000-4000-8000-00000000517a"))
 
 
 @pytest.fixture

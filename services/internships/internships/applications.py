@@ -497,6 +497,7 @@ def _lock_and_check_capacity(session: Session, application: Application) -> None
         sa.select(Opportunity)
         .where(Opportunity.id == application.opportunity_id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     assert opportunity is not None  # The foreign key guarantees it.
     taken = count_taken_places(session, opportunity.id)

@@ -218,7 +218,11 @@ def get_opportunity(
         Opportunity.id == opportunity_id, opportunity_visibility(actor)
     )
     if for_update:
-        statement = statement.with_for_update(of=Opportunity)
+        # populate_existing refreshes a copy already in the session, so checks
+        # made after the lock see the locked row's values.
+        statement = statement.with_for_update(of=Opportunity).execution_options(
+            populate_existing=True
+        )
     opportunity = session.scalar(statement)
     if opportunity is None:
         raise NotFound(f"Opportunity {opportunity_id} does not exist.")
