@@ -43,7 +43,9 @@ def require_if_match(tag: str) -> None:
             "This request must carry an If-Match header with the resource's "
             "current ETag. GET the resource first and send its ETag.",
         )
-    if not (request.if_match.star_tag or request.if_match.contains(tag)):
+    # Weak comparison on purpose: nginx marks the ETag weak when it gzips a
+    # response, and the tag still names exactly one stored version.
+    if not (request.if_match.star_tag or request.if_match.contains_weak(tag)):
         raise PreconditionFailed(
             "The resource has changed since the ETag in If-Match was issued. "
             "GET it again, reapply the change and retry with the new ETag.",

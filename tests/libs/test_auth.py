@@ -430,7 +430,7 @@ def test_jwks_slow_reload_serves_stale_key(
     http_tokens: TokenFactory, jwks_server: tuple[JwksServer, str]
 ) -> None:
     server, url = jwks_server
-    verifier = http_verifier(url, cache_ttl_seconds=0.2, refetch_interval_seconds=0)
+    verifier = http_verifier(url, cache_ttl_seconds=0.2, refetch_interval_seconds=0.2)
     token = http_tokens.mint(Role.student)
     verifier.verify(token)
     time.sleep(0.25)

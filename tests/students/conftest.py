@@ -46,10 +46,12 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "students_app" not in request.fixturenames:
         return
-    names = ", ".join(f"{SCHEMA}.{table.name}" for table in Base.metadata.sorted_tables)
+    # DELETE on these small tables is several times faster than TRUNCATE,
+    # which has to rewrite every table's files.
     assert db.engine is not None
     with db.engine.begin() as connection:
-        connection.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture
