@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import jinja2
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "nginx"
 TEMPLATE = "nginx.conf.j2"
@@ -160,11 +161,11 @@ class NginxSettings(BaseSettings):
     internships_upstream: str = "127.0.0.1:8002"
     notifications_upstream: str = "127.0.0.1:8003"
     documents_upstream: str = "127.0.0.1:8004"
-    cors_origins: list[str] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://127.0.0.1:5173"],
         description="Comma-separated origins of the single-page app",
     )
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated addresses or CIDRs whose X-Forwarded-For "
         "is believed",

@@ -352,3 +352,26 @@ def test_create_admin_command_rejects_existing_email(app, http):
 
     assert result.exit_code == 1
     assert "already exists" in result.output
+
+
+# Email delivery through the job queue.
+
+
+def test_registration_enqueues_verification_email(make_gateway_app, gateway_database):
+    from edulink.jobs.schema import install, job_table
+
+    install(gateway_database)
+    app = make_gateway_app(email_delivery="jobs", ratelimit_enabled=False)
+    email = unique_email()
+
+    response = register(app.test_client(), email)
+
+    assert response.status_code == 201
+    with app.app_context(), db.transaction() as session:
+        jobs = session.execute(
+            sa.select(job_table).where(job_table.c.name == "notifications.send_email")
+        ).all()
+    payloads = [job.payload for job in jobs if job.payload["to"] == email]
+    assert len(payloads) == 1
+    assert payloads[0]["template"] == "verify_email"
+    assert payloads[0]["context"]["link"].endswith(payloads[0]["context"]["token"])
