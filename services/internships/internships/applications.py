@@ -492,19 +492,19 @@ def _check_setup_fields(target: ApplicationStatus, data: Mapping[str, Any]) -> N
 
 def _lock_and_check_capacity(session: Session, application: Application) -> None:
     # The row lock serialises acceptances to one opportunity, so two admins
-    # accepting the last place at once cannot both succeed.
-    opportunity = session.scalar(
-        sa.select(Opportunity)
+    # accepting the last place at once cannot both succeed. Selecting the
+    # column, not the entity, reads the locked row's current capacity.
+    capacity = session.scalar(
+        sa.select(Opportunity.capacity)
         .where(Opportunity.id == application.opportunity_id)
         .with_for_update()
-        .execution_options(populate_existing=True)
     )
-    assert opportunity is not None  # The foreign key guarantees it.
-    taken = count_taken_places(session, opportunity.id)
-    if taken >= opportunity.capacity:
+    assert capacity is not None  # The foreign key guarantees it.
+    taken = count_taken_places(session, application.opportunity_id)
+    if taken >= capacity:
         raise Conflict(
-            f"All {opportunity.capacity} places of this opportunity are taken.",
-            capacity=opportunity.capacity,
+            f"All {capacity} places of this opportunity are taken.",
+            capacity=capacity,
             taken=taken,
         )
 
