@@ -32,7 +32,7 @@ FUZZ_SETTINGS = settings(
 )
 
 
-@pytest.fixture(params=["system_admin", "student"], ids=str)
+@pytest.fixture(params=["system_admin", "student", "anonymous"], ids=str)
 def fuzz_headers(request, world) -> dict[str, str]:
     """Headers of one caller, in a world with an employer, an opportunity, a student."""
     if request.param == "anonymous":
