@@ -191,7 +191,7 @@ def get_application(
 
 
 def request_fingerprint(opportunity_id: uuid.UUID, body: Mapping[str, Any]) -> str:
-    """Hash what a POST asked for, to tell a retry from a different request."""
+    """Hash the opportunity id and body of a POST, to tell retries from new requests."""
     canonical = json.dumps(
         {"opportunity_id": str(opportunity_id), "body": body},
         sort_keys=True,
