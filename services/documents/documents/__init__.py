@@ -1,0 +1,1 @@
+"""Edulink documents service: PDF letters, certificates, reports and verification."""

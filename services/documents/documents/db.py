@@ -1,0 +1,5 @@
+"""The documents service's database handle, shared by views and jobs."""
+
+from edulink.db import Database
+
+db = Database()

@@ -1,0 +1,4 @@
+from documents.models import Base
+from edulink.migrations import run_migrations
+
+run_migrations(Base.metadata)
