@@ -40,10 +40,19 @@ class JobStatus(enum.StrEnum):
 # outcome, e.g. after `pgq queue clear` or a manual DELETE.
 QUEUE_ROW_MISSING = "the job's queue row was removed outside edulink.jobs"
 
+# A finished job's end time is when pgqueuer logged it successful: writing it
+# into jobs.job would cost every job another statement.
+_JOB_COLUMNS = ", ".join(
+    f"job.{column.name}" for column in job_table.columns if column.name != "ended_at"
+)
 _SELECT_JOBS = sa.text(
     f"""
-    SELECT job.*, queued.status::text AS queue_status,
-           queued.execute_after > now() AS waiting
+    SELECT {_JOB_COLUMNS}, queued.status::text AS queue_status,
+           queued.execute_after > now() AS waiting,
+           CASE WHEN job.status = 'finished' THEN (
+               SELECT max(logged.created) FROM {QUEUE_LOG_TABLE} AS logged
+               WHERE logged.job_id = job.queue_job_id AND logged.status = 'successful'
+           ) ELSE job.ended_at END AS ended_at
     FROM {job_table.fullname} AS job
     LEFT JOIN {QUEUE_TABLE} AS queued ON queued.id = job.queue_job_id
     WHERE job.id = ANY(:ids)
@@ -153,6 +162,7 @@ class Job:
 
     @property
     def ended_at(self) -> datetime | None:
+        """When the job finished, failed or was canceled."""
         return self._data["ended_at"]
 
     @property

@@ -43,26 +43,23 @@ log = logging.getLogger(__name__)
 # Tracebacks beyond this many characters keep their end, where the error is.
 MAX_TRACEBACK_CHARS = 20_000
 
-_CLAIM = (
-    sa.update(job_table)
-    .where(
-        job_table.c.queue_job_id == sa.bindparam("qid"),
-        job_table.c.status == "queued",
+# Marks the job finished at the start of its handler's transaction, and turns
+# off the WAL flush wait for that transaction: pgqueuer's acknowledgement
+# commits synchronously afterwards, and WAL is flushed in order, so an
+# acknowledged job's transaction is always durable. A crash before the
+# acknowledgement loses both and the job runs again.
+_CLAIM = sa.text(
+    f"""
+    WITH async_commit AS (
+        SELECT set_config('synchronous_commit', 'off', true) AS value
     )
-    .values(
-        status="finished",
-        attempts=job_table.c.attempts + 1,
-        started_at=sa.func.now(),
-        error=None,
-        exc_info=None,
-    )
-    .returning(job_table.c.id)
-)
-
-_MARK_ENDED = (
-    sa.update(job_table)
-    .where(job_table.c.queue_job_id == sa.bindparam("qid"))
-    .values(ended_at=sa.func.clock_timestamp())
+    UPDATE {job_table.fullname}
+    SET status = 'finished', attempts = attempts + 1, started_at = now(),
+        error = NULL, exc_info = NULL
+    WHERE queue_job_id = :qid AND status = 'queued'
+      AND EXISTS (SELECT FROM async_commit)
+    RETURNING id
+    """
 )
 
 
@@ -200,7 +197,6 @@ class JobRunner:
                 registration.handler(payload, context)
             finally:
                 unbind_current_job(token)
-            session.execute(_MARK_ENDED, {"qid": job.id})
         return Outcome.FINISHED
 
     def _unclaimed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON
+from sqlalchemy.sql.elements import conv
 
 DEFAULT_TABLE_NAME = "ledger_entries"
 
@@ -14,11 +15,13 @@ def ledger_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE_NAME) -> sa.Ta
     ``old`` and ``new`` are ``json``, not ``jsonb``: ``json`` keeps the stored
     text as written, so the values read back are the ones that were hashed.
     """
+    # conv() fixes each constraint name, so the table is the same whatever the
+    # naming convention of the MetaData it is added to.
     table = sa.Table(
         name,
         metadata,
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
+        sa.Column("id", sa.BigInteger, sa.Identity()),
+        sa.Column("event_id", sa.Uuid, nullable=False),
         sa.Column("entity_type", sa.Text, nullable=False),
         sa.Column("entity_id", sa.Text, nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
@@ -31,9 +34,15 @@ def ledger_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE_NAME) -> sa.Ta
         sa.Column("request_id", sa.Text),
         sa.Column("prev_hash", sa.String(64)),
         sa.Column("hash", sa.String(64), nullable=False),
-        sa.UniqueConstraint("entity_type", "entity_id", "seq"),
-        sa.CheckConstraint("seq >= 1", name="seq_positive"),
-        sa.CheckConstraint("(seq = 1) = (prev_hash IS NULL)", name="first_has_no_prev"),
+        sa.PrimaryKeyConstraint("id", name=conv(f"pk_{name}")),
+        sa.UniqueConstraint("event_id", name=conv(f"uq_{name}_event_id")),
+        sa.UniqueConstraint(
+            "entity_type", "entity_id", "seq", name=conv(f"uq_{name}_entity_seq")
+        ),
+        sa.CheckConstraint("seq >= 1", name=conv(f"ck_{name}_seq_positive")),
+        sa.CheckConstraint(
+            "(seq = 1) = (prev_hash IS NULL)", name=conv(f"ck_{name}_first_has_no_prev")
+        ),
         sa.Index(f"ix_{name}_event_type_id", "event_type", "id"),
         sa.Index(f"ix_{name}_occurred_at", "occurred_at"),
     )

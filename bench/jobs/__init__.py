@@ -1,0 +1,1 @@
+"""Benchmarks of edulink.jobs and edulink.ledger against bare pgqueuer."""
