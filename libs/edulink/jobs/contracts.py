@@ -3,13 +3,12 @@
 A contract is validated twice: by the producer when it enqueues, and by the
 consumer's worker when it receives the job, because the two may run different
 releases of the code. Payloads carry their schema version. A worker turns an
-older version into the current one with the contract's ``upgrades``; any
+older version into the current one with the contract's ``upgrades``. Any
 other version, or a payload that fails the schema, fails the job permanently.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,6 @@ import pydantic
 
 from edulink.jobs.errors import InvalidPayload, UnknownJobType
 from edulink.jobs.retry import Retry
-
-log = logging.getLogger(__name__)
 
 JOB_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -107,9 +104,6 @@ class JobContract:
                 raise TypeError(f"{self.name} got two values for argument {key!r}")
             data[key] = value
         return self._validate(data, self.version)
-
-    def dump(self, payload: pydantic.BaseModel) -> dict[str, Any]:
-        return payload.model_dump(mode="json")
 
     def load(self, version: int, data: Any) -> pydantic.BaseModel:
         """Validate a received payload of ``version``, upgraded to the current one."""

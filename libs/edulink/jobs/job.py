@@ -1,7 +1,7 @@
 """RQ-style job handles: status, error, cancel and requeue.
 
 A job's status comes from two rows. ``jobs.job`` stores the outcomes that the
-worker decides (finished, failed, canceled). The pgqueuer row tells whether a
+worker decides (finished, failed, canceled). The pgqueuer row shows whether a
 job that is not done yet waits (queued, or deferred while its start time is in
 the future) or runs (started). Every method works in the caller's session:
 changes take effect when the caller commits.

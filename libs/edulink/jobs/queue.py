@@ -3,7 +3,7 @@
 A job is two rows written through the caller's SQLAlchemy session: pgqueuer's
 queue row and a ``jobs.job`` row. Both commit or roll back with the business
 change. Workers are woken by pgqueuer's NOTIFY, which PostgreSQL delivers only
-on commit, so a worker never sees a job whose transaction is still open.
+on commit, so a worker never dequeues a job whose transaction is still open.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from edulink.jobs.queue import entrypoint_of
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler knows about the job it runs.
+    """Metadata and database session of the job a handler runs.
 
     ``session`` is in the transaction that also marks the job finished. Write
     through it and do not commit: the worker commits when the handler returns,

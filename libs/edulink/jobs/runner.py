@@ -46,7 +46,7 @@ MAX_TRACEBACK_CHARS = 20_000
 # Marks the job finished at the start of its handler's transaction, and turns
 # off the WAL flush wait for that transaction: pgqueuer's acknowledgement
 # commits synchronously afterwards, and WAL is flushed in order, so an
-# acknowledged job's transaction is always durable. A crash before the
+# acknowledged job's transaction is durable. A crash before the
 # acknowledgement loses both and the job runs again.
 _CLAIM = sa.text(
     f"""
@@ -271,7 +271,8 @@ class JobRunner:
             with self._sessions() as session, session.begin():
                 session.execute(statement)
         except SQLAlchemyError:
-            # pgqueuer still retries or holds the job; only the error text is lost.
+            # pgqueuer still retries the job or keeps it as failed; only the error text
+            # is lost.
             log.exception("could not record the error of queue job %d", job.id)
 
     @contextmanager

@@ -34,19 +34,16 @@ log = logging.getLogger(__name__)
 SCHEMA = "jobs"
 
 # Explicit settings instead of pgqueuer's environment-driven defaults, so that
-# every process agrees on where the queue lives whatever PGQUEUER_* says.
+# every process agrees on where the queue lives, whatever PGQUEUER_* contains.
 PGQUEUER_SETTINGS = DBSettings(db_schema=SCHEMA)
 QUEUE_TABLE = PGQUEUER_SETTINGS.qualified.queue_table
 QUEUE_SQL = QueryQueueBuilder(settings=PGQUEUER_SETTINGS)
 QUEUE_LOG_TABLE = PGQUEUER_SETTINGS.qualified.queue_table_log
-SCHEDULES_TABLE = PGQUEUER_SETTINGS.qualified.schedules_table
 
 # Serialises concurrent installers, e.g. several services starting at once.
 _INSTALL_LOCK_KEY = 0x65646A6F62730001
 
 metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-
-STORED_STATUSES = ("queued", "finished", "failed", "canceled")
 
 job_table = sa.Table(
     "job",
@@ -108,9 +105,6 @@ class SessionDriver:
         with psycopg.RawCursor(self._connection, row_factory=dict_row) as cursor:
             cursor.execute(query, args or None)
             return cursor.fetchall() if cursor.description else []
-
-
-_queue_sql = QueryQueueBuilder(settings=PGQUEUER_SETTINGS)
 
 
 def libpq_url(url: str) -> str:

@@ -1,8 +1,8 @@
 """The worker process: pgqueuer's queue and scheduler loops around a thread pool.
 
-pgqueuer runs on asyncio and one autocommit psycopg connection per loop; the
-handlers are synchronous SQLAlchemy code, so each job runs in a thread of a
-pool sized to the worker's concurrency. A loop whose connection fails (the
+pgqueuer runs on asyncio with autocommit psycopg connections. The handlers
+are synchronous SQLAlchemy code, so each job runs in a thread of a pool sized
+to the worker's concurrency. A loop whose connection fails (the
 server restarted, the backend was terminated) logs the error, reconnects and
 goes on. Jobs it had picked keep their rows: another dequeue takes them once
 their heartbeat is older than the heartbeat timeout.

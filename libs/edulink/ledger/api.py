@@ -1,7 +1,7 @@
 """HTTP endpoints of a service's ledger: ``GET <prefix>/ledger`` and its verify check.
 
-System admins see every entry. Anyone else must name one entity, and sees its
-entries only if the service's ``can_view`` callback says they own it.
+System admins may read every entry. Anyone else must name one entity, and gets
+its entries only when the service's ``can_view`` callback returns True.
 """
 
 from __future__ import annotations
