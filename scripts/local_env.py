@@ -46,6 +46,8 @@ DEFAULTS = {
     "JWT_ISSUER": "http://127.0.0.1:8080",
     "JWT_AUDIENCE": "edulink",
     "LOG_LEVEL": "INFO",
+    # Base of the links and QR codes in documents: the nginx gateway.
+    "PUBLIC_BASE_URL": "http://127.0.0.1:8080",
     # The notifications service mails to the SMTP sink that `make up` starts.
     "EMAIL_BACKEND": "smtp",
     "SMTP_HOST": "127.0.0.1",

@@ -2,9 +2,12 @@
 
 It creates the database if it is missing, installs the job tables and
 migrates each service. Then it starts one gunicorn per app, plus the app's
-worker if its CLI has a ``worker`` command, and prints the URLs once every
-``/readyz`` returns 200. Ctrl-C or SIGTERM stops every child: SIGTERM to each child's
-process group, a grace period, then SIGKILL. If one child exits on its own,
+worker if its CLI has a ``worker`` command, an SMTP sink when the notifications
+service exists, and the nginx gateway on GATEWAY_PORT (8080) when the gateway
+app exists. It prints the URLs once every ``/readyz`` returns 200.
+
+Ctrl-C or SIGTERM stops every child: SIGTERM to each child's process group,
+a grace period, then SIGKILL. If one child exits on its own,
 the others are stopped too and the exit status is 1.
 
 Usage: ``make up`` (or ``.venv/bin/python scripts/run_local.py``).
@@ -17,6 +20,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +46,8 @@ BIN = Path(sys.executable).parent
 # sys.path, so at the repository root the gateway/ project folder would shadow
 # the installed gateway package as a namespace package.
 RUN_DIR = ROOT / "var" / "run"
+NGINX_RUNTIME_DIR = RUN_DIR / "nginx"
+DEFAULT_GATEWAY_PORT = "8080"
 POLL_INTERVAL = 0.5
 READY_REQUEST_TIMEOUT = 2.0
 
@@ -166,11 +172,11 @@ def gunicorn_command(service: Service, workers: int) -> list[str]:
     ]
 
 
-def readyz_status(service: Service) -> int | None:
-    """Return the HTTP status of ``/readyz``, or None when the connection fails."""
+def http_status(url: str) -> int | None:
+    """Return the HTTP status of a GET on ``url``, or None when the connection fails."""
     try:
-        with urllib.request.urlopen(  # noqa: S310 - fixed http://127.0.0.1 URL
-            f"{service.url}/readyz", timeout=READY_REQUEST_TIMEOUT
+        with urllib.request.urlopen(  # noqa: S310 - http://127.0.0.1 URLs only
+            url, timeout=READY_REQUEST_TIMEOUT
         ) as response:
             return response.status
     except urllib.error.HTTPError as error:
@@ -180,10 +186,10 @@ def readyz_status(service: Service) -> int | None:
 
 
 def wait_until_ready(
-    supervisor: Supervisor, services: list[Service], timeout: float
+    supervisor: Supervisor, checks: dict[str, str], timeout: float
 ) -> bool:
-    """Poll each ``/readyz`` until all return 200; False on timeout, exit or stop."""
-    pending = {service.name: service for service in services}
+    """Poll each check URL until all return 200; False on timeout, exit or stop."""
+    pending = dict(checks)
     last_status: dict[str, int | None] = {}
     deadline = time.monotonic() + timeout
     while pending:
@@ -193,17 +199,18 @@ def wait_until_ready(
         if exited is not None:
             log.error("%s exited with status %s before it was ready", *exited)
             return False
-        for name, service in list(pending.items()):
-            last_status[name] = readyz_status(service)
+        for name, url in list(pending.items()):
+            last_status[name] = http_status(url)
             if last_status[name] == 200:
-                log.info("%s is ready at %s", name, service.url)
+                log.info("%s is ready: %s returned 200", name, url)
                 del pending[name]
         if pending and time.monotonic() > deadline:
-            for name in pending:
+            for name, url in pending.items():
                 log.error(
-                    "%s not ready after %.0f s: /readyz returned %s",
+                    "%s not ready after %.0f s: %s returned %s",
                     name,
                     timeout,
+                    url,
                     last_status.get(name) or "no response",
                 )
             return False
@@ -212,15 +219,10 @@ def wait_until_ready(
     return True
 
 
-def print_summary(
-    services: list[Service], workers: dict[str, bool], smtp: str | None
-) -> None:
+def print_summary(lines: list[tuple[str, str]]) -> None:
     print("\nready:", flush=True)
-    for service in services:
-        worker = "  (+ worker)" if workers[service.name] else ""
-        print(f"  {service.name:<14} {service.url}{worker}")
-    if smtp is not None:
-        print(f"  {'SMTP sink':<14} {smtp} (prints each message here)")
+    for name, description in lines:
+        print(f"  {name:<14} {description}")
     print(
         "\nA token for curl: make -s dev-token ROLE=student\n"
         "Settings for manual commands: set -a; . var/dev/local.env; set +a\n"
@@ -271,20 +273,58 @@ def prepare(services: list[Service], env: dict[str, str]) -> dict[str, bool]:
     return {service.name: has_command(service, "worker", env) for service in services}
 
 
+def nginx_command(services: list[Service], env: dict[str, str]) -> list[str]:
+    """Return the command that runs the gateway's nginx, if it can run here."""
+    if not any(service.name == "gateway" for service in services):
+        return []
+    binary = env.get("NGINX_BINARY", "nginx")
+    if shutil.which(binary) is None:
+        log.warning("%s not found; starting the apps without the nginx gateway", binary)
+        return []
+    runtime_dir = str(NGINX_RUNTIME_DIR)
+    return [sys.executable, "-m", "gateway.nginx", "run", "--runtime-dir", runtime_dir]
+
+
 def start_all(
     supervisor: Supervisor,
     services: list[Service],
     workers: dict[str, bool],
     processes_per_app: int,
-) -> None:
-    sink = smtp_sink_command(services, supervisor.env)
-    if sink:
-        supervisor.start("smtp-sink", sink)
+) -> list[tuple[str, str]]:
+    """Start every child; return the summary lines to print once they are ready."""
+    env = supervisor.env
+    lines = []
     for service in services:
         supervisor.start(service.name, gunicorn_command(service, processes_per_app))
+        worker = ""
         if workers[service.name]:
-            worker = flask_command(service, "worker")
-            supervisor.start(f"{service.name}-worker", worker)
+            supervisor.start(f"{service.name}-worker", flask_command(service, "worker"))
+            worker = "  (+ worker)"
+        lines.append((service.name, service.url + worker))
+
+    sink = smtp_sink_command(services, env)
+    if sink:
+        supervisor.start("smtp-sink", sink)
+        address = f"{env['SMTP_HOST']}:{env['SMTP_PORT']}"
+        lines.append(("SMTP sink", f"{address} (prints each message here)"))
+
+    nginx = nginx_command(services, env)
+    if nginx:
+        supervisor.start("nginx", nginx)
+        url = f"http://127.0.0.1:{env.get('GATEWAY_PORT', DEFAULT_GATEWAY_PORT)}"
+        lines.append(("nginx", f"{url} (public entry point, routes /api/v1/...)"))
+    return lines
+
+
+def readiness_checks(
+    services: list[Service], env: dict[str, str], nginx: bool
+) -> dict[str, str]:
+    """Map each app, and nginx if it runs, to the URL that must return 200."""
+    checks = {service.name: f"{service.url}/readyz" for service in services}
+    if nginx:
+        port = env.get("GATEWAY_PORT", DEFAULT_GATEWAY_PORT)
+        checks["nginx"] = f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    return checks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -302,11 +342,10 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, supervisor.request_stop)
     try:
-        start_all(supervisor, services, workers, args.workers)
-        if wait_until_ready(supervisor, services, args.ready_timeout):
-            smtp = f"{env['SMTP_HOST']}:{env['SMTP_PORT']}"
-            has_sink = "smtp-sink" in supervisor.children
-            print_summary(services, workers, smtp if has_sink else None)
+        lines = start_all(supervisor, services, workers, args.workers)
+        checks = readiness_checks(services, env, "nginx" in supervisor.children)
+        if wait_until_ready(supervisor, checks, args.ready_timeout):
+            print_summary(lines)
             status = supervise(supervisor)
         else:
             status = 0 if supervisor.stop_signal is not None else 1
