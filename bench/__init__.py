@@ -1,0 +1,1 @@
+"""Load benchmarks: Edulink services under gunicorn, measured with wrk."""

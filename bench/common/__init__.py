@@ -1,0 +1,1 @@
+"""Shared benchmark helpers: gunicorn servers, wrk runs, medians, machine facts."""

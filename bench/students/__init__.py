@@ -1,0 +1,1 @@
+"""Load benchmark of the students service against a bare Flask baseline."""
