@@ -1,15 +1,17 @@
-"""Benchmark the gateway: a list endpoint through nginx and the policy check,
-against the same service called directly, in the same run; then how many
-requests the limiter admits above its limit under concurrent load.
+"""Benchmark the gateway's overhead and the limiter's precision.
+
+A list endpoint is measured through nginx and the policy check, and against
+the same service called directly, in the same run. Then the limiter is
+hammered to count how many requests it admits above its limit.
 
 Usage (from the repository root, PostgreSQL on 127.0.0.1:5432, wrk installed):
 
     .venv/bin/python bench/gateway/run.py [--rounds 5] [--duration 10]
 
 Steps: create a throwaway database, migrate the students and gateway
-schemas, seed 40 active institutions, start the students service (gunicorn,
-2 sync workers), the gateway app (gunicorn, 2 gthread workers x 4 threads)
-and nginx (1 worker), sign up and sign in a user through the gateway, then
+schemas, seed 40 active institutions, start the students service and the
+gateway app (gunicorn, each 2 gthread workers of 4 threads) and nginx
+(1 worker), sign up and sign in a user through the gateway, then
 alternate wrk runs (16 connections, 2 threads) on ``GET /api/v1/institutions``
 directly and through nginx. Limits are raised so that none triggers. Finally
 the gateway restarts with ``authenticated`` limited to ``--limit`` per hour and
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -40,8 +41,10 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.append(str(ROOT / "gateway"))
+sys.path[:0] = [str(ROOT), str(ROOT / "gateway")]
 
+from bench.common.machine import describe_machine  # noqa: E402
+from bench.common.wrk import wrk_version  # noqa: E402
 from edulink.migrations import upgrade  # noqa: E402
 from edulink.testing.databases import create_database, drop_database  # noqa: E402
 from gateway.nginx import NginxSettings, running_nginx  # noqa: E402
@@ -89,6 +92,9 @@ def gunicorn(app: str, port: int, env: dict[str, str], *args: str) -> Iterator[N
         f"127.0.0.1:{port}",
         "--log-level",
         "warning",
+        # gunicorn 27 opens a control socket at one path per user by default,
+        # which other gunicorn processes on the machine would share.
+        "--no-control-socket",
         *args,
         app,
     ]
@@ -149,7 +155,10 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def _milliseconds(text: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    found = re.match(r"([\d.]+)(us|ms|s)", text)
+    if found is None:
+        raise RuntimeError(f"unexpected wrk latency {text!r}")
+    number, unit = found.groups()
     return float(number) * _UNITS[unit]
 
 
@@ -168,10 +177,12 @@ def wrk(url: str, token: str, seconds: int, script: Path | None = None) -> dict:
     output = subprocess.run(
         [*command, url], capture_output=True, text=True, check=True
     ).stdout
+    if "Latency Distribution" not in output or "Requests/sec" not in output:
+        raise RuntimeError(f"wrk measured nothing on {url}:\n{output}")
     result = {
         "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
-        "p50_ms": _milliseconds(re.search(r"50%\s+(\S+)", output)[1]),
-        "p99_ms": _milliseconds(re.search(r"99%\s+(\S+)", output)[1]),
+        "p50_ms": _milliseconds(re.search(r"^\s+50%\s+(\S+)", output, re.M)[1]),
+        "p99_ms": _milliseconds(re.search(r"^\s+99%\s+(\S+)", output, re.M)[1]),
         "non_2xx": int(m[1]) if (m := re.search(r"Non-2xx.*?(\d+)", output)) else 0,
         "statuses": {
             int(code): int(count)
@@ -182,12 +193,10 @@ def wrk(url: str, token: str, seconds: int, script: Path | None = None) -> dict:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        found = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        model = found[1].strip() if found else model
-    return f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}"
+    facts = {**describe_machine(), "wrk": wrk_version()}
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    facts["load average at start (1, 5, 15 min)"] = load
+    return "; ".join(f"{name} {value}" for name, value in facts.items())
 
 
 def throughput(args, env, urls, token) -> dict:
@@ -258,17 +267,15 @@ def run(args, database_url: str, runtime: Path) -> int:
         "direct": f"http://127.0.0.1:{ports['students']}{PATH}",
         "gateway": f"http://127.0.0.1:{ports['nginx']}{PATH}",
     }
-    gateway_args = ("--workers", "2", "--worker-class", "gthread", "--threads", "4")
+    app_args = ("--workers", "2", "--worker-class", "gthread", "--threads", "4")
     results: dict = {"machine": machine(), "connections": CONNECTIONS}
 
     with gunicorn(
-        "students.app:create_app()", ports["students"], students_env, "--workers", "2"
+        "students.app:create_app()", ports["students"], students_env, *app_args
     ):
         limits_env = {**env, "RATELIMIT_OVERRIDES": json.dumps(HIGH_LIMITS)}
         with (
-            gunicorn(
-                "gateway.app:create_app()", ports["app"], limits_env, *gateway_args
-            ),
+            gunicorn("gateway.app:create_app()", ports["app"], limits_env, *app_args),
             running_nginx(nginx, runtime / "nginx"),
         ):
             token = sign_in(app_url)
@@ -277,9 +284,7 @@ def run(args, database_url: str, runtime: Path) -> int:
         limited = {"authenticated": f"{args.limit}/hour", "anonymous": "1000000/minute"}
         limited_env = {**env, "RATELIMIT_OVERRIDES": json.dumps(limited)}
         with (
-            gunicorn(
-                "gateway.app:create_app()", ports["app"], limited_env, *gateway_args
-            ),
+            gunicorn("gateway.app:create_app()", ports["app"], limited_env, *app_args),
             running_nginx(nginx, runtime / "nginx-limited"),
         ):
             token = sign_in(app_url)

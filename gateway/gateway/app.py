@@ -1,7 +1,7 @@
 """Gateway app factory: ``gunicorn "gateway.app:create_app()"``.
 
 The app owns identity (accounts, sign-in tokens, signing keys, service
-clients) and answers nginx's ``/_policy`` check. nginx routes
+clients) and runs the ``/_policy`` check that nginx calls. nginx routes
 ``/api/v1/auth``, ``/api/v1/accounts`` and ``/.well-known/jwks.json`` here.
 """
 

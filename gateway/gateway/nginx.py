@@ -52,7 +52,9 @@ def _prefixes(*names: str) -> str:
 ROUTES = (
     Route(_prefixes("students", "institutions"), "students"),
     Route(
-        _prefixes("internships", "opportunities", "applications", "employers"),
+        _prefixes(
+            "internships", "opportunities", "applications", "placements", "employers"
+        ),
         "internships",
     ),
     Route(_prefixes("realtime"), "notifications", streaming=True),
@@ -150,7 +152,7 @@ ERRORS = (
 
 
 class NginxSettings(BaseSettings):
-    """Where nginx listens, where each upstream is and the request limits."""
+    """Listen address, upstream addresses, timeouts and size limits of nginx."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
@@ -179,6 +181,7 @@ class NginxSettings(BaseSettings):
     policy_timeout: str = "5s"
     stream_read_timeout: str = "1h"
     upstream_keepalive: int = Field(default=32, ge=1)
+    upstream_keepalive_timeout: str = "1s"
     worker_processes: str = "auto"
     nginx_user: str | None = Field(
         default=None,

@@ -7,9 +7,9 @@ bearer token if there is one, applies every matching rate-limit policy and
 returns 204 with ``X-User-Id`` and ``X-User-Role`` for nginx to pass
 upstream.
 
-``auth_request`` accepts only 2xx, 401 and 403 from here, so a 429 or 503
-leaves as 403 with the real status in ``X-Edulink-Policy-Status``; nginx
-turns it back into that status. Every denial carries its problem detail in
+``auth_request`` accepts only 2xx, 401 and 403 from here. So a 429 or 503
+leaves as 403 with the real status in ``X-Edulink-Policy-Status``, and
+nginx turns it back into that status. Every denial carries its problem detail in
 ``X-Edulink-Policy-Detail``, reduced to characters that are safe inside the
 JSON body nginx writes.
 """

@@ -63,7 +63,7 @@ def make_gateway_app(gateway_database: str, tokens: TokenFactory) -> AppFactory:
 
 
 def unique_ip() -> str:
-    """Return a client address, as nginx sees it, that no other test here uses.
+    """Return a client address, as nginx reports it, that no other test here uses.
 
     Counters live in this pytest process's own database, so the addresses
     only need to differ within the process.

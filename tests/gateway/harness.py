@@ -56,7 +56,7 @@ def free_port() -> int:
 class StubUpstream:
     """A fake service that records each request and echoes it back as JSON.
 
-    Paths ending in ``/slow`` wait ``slow_seconds``, ``/forbidden`` answer a
+    Paths ending in ``/slow`` wait ``slow_seconds``, ``/forbidden`` return a
     403 problem and ``/large`` a 64 KiB JSON body.
     """
 
@@ -222,6 +222,9 @@ def gunicorn_gateway(
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
+                # gunicorn 27 opens a control socket at one path per user by
+                # default, which other gunicorn processes would share.
+                "--no-control-socket",
                 "gateway.app:create_app()",
             ],
             env=env,

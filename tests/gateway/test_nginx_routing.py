@@ -25,6 +25,7 @@ ROUTES = [
     ("/api/v1/internships/1", "internships"),
     ("/api/v1/opportunities", "internships"),
     ("/api/v1/applications", "internships"),
+    ("/api/v1/placements", "internships"),
     ("/api/v1/employers/7", "internships"),
     ("/api/v1/notifications", "notifications"),
     ("/api/v1/support/tickets", "notifications"),

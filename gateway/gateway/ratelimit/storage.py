@@ -166,6 +166,9 @@ class PostgresStorage(Storage, SlidingWindowCounterSupport, TimestampedSlidingWi
                         "autocommit": True,
                         "connect_timeout": max(1, round(self.timeout)),
                         "application_name": "gateway-ratelimit",
+                        # A counter lost in a crash only resets a window, so
+                        # commits need not wait for the WAL flush.
+                        "options": "-c synchronous_commit=off",
                     },
                     name="ratelimit",
                     open=False,
