@@ -40,6 +40,11 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "role")
 MAX_TOKEN_LENGTH = 8192
 MAX_JWKS_BYTES = 1_048_576
 
+# Maximum number of verified tokens each verifier remembers. A client sends its
+# token with every request, and a remembered token skips the header parse and
+# signature check (0.2 ms per Ed25519 token on the machine in BENCHMARKS.md).
+VERIFIED_TOKENS_CACHED = 1024
+
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)
 _EXTENSION = "edulink.auth"
 
@@ -235,6 +240,12 @@ class KeyCache:
         finally:
             self._lock.release()
 
+    def peek(self, kid: str) -> jwt.PyJWK | None:
+        """Return the key for ``kid`` while the key set is fresh, never loading it."""
+        if not self._is_fresh(self._clock()):
+            return None
+        return self._keys.get(kid)
+
     def _is_fresh(self, now: float) -> bool:
         return self._loaded_at is not None and now - self._loaded_at < self._ttl
 
@@ -262,6 +273,14 @@ class KeyCache:
         )
 
 
+@dataclass(frozen=True)
+class _VerifiedToken:
+    principal: Principal
+    kid: str
+    key: jwt.PyJWK
+    expires_at: float
+
+
 class TokenVerifier:
     """Verify access tokens and turn their claims into a :class:`Principal`.
 
@@ -269,6 +288,12 @@ class TokenVerifier:
     ``WWW-Authenticate: Bearer error="invalid_token"``). When no signing key
     could ever be loaded it raises :class:`ServiceUnavailable` instead, because
     the token may well be valid.
+
+    A verified token is remembered until its ``exp`` and accepted again
+    without a signature check while the key cache is fresh and contains the key
+    that verified it. Once the key cache is stale the token takes the full
+    path again, so a retired key stops working as soon as it would without
+    the memo.
     """
 
     def __init__(
@@ -283,6 +308,7 @@ class TokenVerifier:
         refetch_interval_seconds: float = 30.0,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
+        verified_tokens_cached: int = VERIFIED_TOKENS_CACHED,
     ) -> None:
         if jwks_url is not None and jwks_file is not None:
             raise ValueError("pass only one of jwks_url and jwks_file")
@@ -307,6 +333,9 @@ class TokenVerifier:
             ttl_seconds=cache_ttl_seconds,
             refetch_interval_seconds=refetch_interval_seconds,
         )
+        self._verified: dict[str, _VerifiedToken] = {}
+        self._verified_limit = verified_tokens_cached
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> Principal:
         """Check the token's signature and claims and return its principal."""
@@ -315,10 +344,38 @@ class TokenVerifier:
                 f"The access token is longer than {MAX_TOKEN_LENGTH} characters."
             )
 
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
+
         header = self._read_header(token)
         key = self._signing_key(header)
         claims = self._decode(token, key)
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._remember(
+            token, _VerifiedToken(principal, header["kid"], key, claims["exp"])
+        )
+        return principal
+
+    def _remembered(self, token: str) -> Principal | None:
+        verified = self._verified.get(token)
+        if verified is None:
+            return None
+        key = self.keys.peek(verified.kid)
+        if key is not verified.key or time.time() >= verified.expires_at:
+            with self._verified_lock:
+                self._verified.pop(token, None)
+            return None
+        return verified.principal
+
+    def _remember(self, token: str, verified: _VerifiedToken) -> None:
+        if self._verified_limit <= 0 or time.time() >= verified.expires_at:
+            return
+        with self._verified_lock:
+            if len(self._verified) >= self._verified_limit:
+                # Dicts keep insertion order, so this drops the oldest entry.
+                self._verified.pop(next(iter(self._verified)), None)
+            self._verified[token] = verified
 
     def _read_header(self, token: str) -> dict[str, Any]:
         try:
