@@ -1,7 +1,7 @@
 """Signing keys: generation, rotation, the published JWKS and token signing.
 
 The newest key without ``retired_at`` signs every access token. Rotation
-adds a key and retires the others; a retired key stays published until every
+adds a key and retires the others. A retired key stays published until every
 token it signed has expired (the longest token lifetime plus the verifiers'
 leeway), and ``prune`` deletes it after that. Private keys are stored as
 unencrypted PKCS#8 PEM in the gateway schema.
@@ -206,7 +206,7 @@ class TokenSigner:
 class CachingVerifier(TokenVerifier):
     """A verifier that remembers the principal of each token it accepted.
 
-    The policy check sees the same token on every request of a client, and
+    The policy check gets the same token on every request of a client, and
     the answer cannot change before the token expires: access tokens are not
     revocable, and a key is deleted only after its tokens have expired. A
     cached entry is used until the token's ``exp``, up to ``max_age`` seconds.
@@ -252,7 +252,7 @@ def local_verifier(
     """Build a verifier that reads the published keys from the gateway's database.
 
     A token with an unknown kid makes it re-read the keys, at most once a
-    second, so a rotation by another process is seen at once.
+    second, so a rotation by another process is seen within a second.
     """
 
     def load() -> object:
