@@ -15,7 +15,6 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ from jwt.algorithms import OKPAlgorithm
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from edulink.auth import KeyCache, Principal, TokenVerifier
+from edulink.auth import KeyCache, TokenVerifier
 from gateway.models import SigningKey
 
 log = logging.getLogger(__name__)
@@ -203,43 +202,6 @@ class TokenSigner:
             return self._key
 
 
-class CachingVerifier(TokenVerifier):
-    """A verifier that remembers the principal of each token it accepted.
-
-    The policy check gets the same token on every request of a client, and
-    the answer cannot change before the token expires: access tokens are not
-    revocable, and a key is deleted only after its tokens have expired. A
-    cached entry is used until the token's ``exp``, up to ``max_age`` seconds.
-    """
-
-    def __init__(
-        self, *, max_entries: int = 10_000, max_age: float = 60.0, **kwargs: Any
-    ):
-        super().__init__(**kwargs)
-        self._max_entries = max_entries
-        self._max_age = max_age
-        self._accepted: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
-        self._accepted_lock = threading.Lock()
-
-    def verify(self, token: str) -> Principal:
-        now = time.time()
-        with self._accepted_lock:
-            entry = self._accepted.get(token)
-        if entry is not None and now < entry[1]:
-            return entry[0]
-
-        principal = super().verify(token)
-        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-        with self._accepted_lock:
-            self._accepted[token] = (
-                principal,
-                min(float(expires), now + self._max_age),
-            )
-            while len(self._accepted) > self._max_entries:
-                self._accepted.popitem(last=False)
-        return principal
-
-
 def local_verifier(
     engine: Engine,
     *,
@@ -265,7 +227,7 @@ def local_verifier(
 
     # TokenVerifier reads keys from a URL or a file; the placeholder file is
     # never read because its key cache is replaced before first use.
-    verifier = CachingVerifier(
+    verifier = TokenVerifier(
         issuer=issuer,
         audience=audience,
         jwks_file="gateway.signing_keys",
