@@ -59,6 +59,7 @@ from edulink.jobs.schema import (
     libpq_url,
     pgqueuer_queries,
 )
+from edulink.jobs.worker import handler_sessions
 from edulink.ledger import Ledger
 from edulink.testing.databases import create_database, drop_database
 
@@ -112,6 +113,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def drain_edulink(settings: Settings, sessions: sessionmaker[Session]) -> float:
+    """Drain no-op jobs with ``sessions`` built as ``flask worker`` builds them."""
     registry = JobRegistry(QUEUE)
     registry.register(NOOP, lambda _payload, _context: None)
     with sessions.begin() as session:
@@ -212,12 +214,14 @@ def _latency_worker(
         registry.register(
             PING, lambda payload, _context: started.put((payload.n, time.time()))
         )
-        engine = create_engine(database_url, pool_size=concurrency)
+        options = WorkerOptions(concurrency=concurrency)
         worker = Worker(
             registry,
             database_url=database_url,
-            sessions=sessionmaker(engine),
-            options=WorkerOptions(concurrency=concurrency),
+            sessions=handler_sessions(
+                database_url, options=options, application_name="bench-worker"
+            ),
+            options=options,
         )
         worker.run(handle_signals=True)
         return
@@ -250,10 +254,18 @@ async def _bare_latency_worker(
         )
 
 
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds to the handler's first line, per job."""
+
+    from_enqueue: list[float]
+    from_commit: list[float]
+
+
 def measure_latency(
     settings: Settings, sessions: sessionmaker[Session], kind: str
-) -> list[float]:
-    """Return milliseconds from the enqueue call to the handler's first line."""
+) -> Latency:
+    """Time jobs from the enqueue call, and from its commit, to the handler."""
     context = multiprocessing.get_context("spawn")
     started: multiprocessing.Queue = context.Queue()
     process = context.Process(
@@ -265,15 +277,17 @@ def measure_latency(
         enqueue = _latency_enqueue(settings, sessions, kind)
         enqueue(-1)
         started.get(timeout=30)  # the worker is up and warm
-        latencies = []
+        latency = Latency([], [])
         for number in range(settings.latency_samples):
             sent = time.time()
             enqueue(number)
+            committed = time.time()
             received_number, handler_start = started.get(timeout=30)
             assert received_number == number
-            latencies.append((handler_start - sent) * 1000)
+            latency.from_enqueue.append((handler_start - sent) * 1000)
+            latency.from_commit.append((handler_start - committed) * 1000)
             time.sleep(0.01)
-        return latencies
+        return latency
     finally:
         process.terminate()
         process.join(timeout=30)
@@ -344,6 +358,9 @@ def ledger_rate(
 def run(settings: Settings) -> str:
     engine = create_engine(settings.database_url, pool_size=settings.concurrency + 2)
     sessions = sessionmaker(engine, expire_on_commit=False)
+    worker_sessions = handler_sessions(
+        settings.database_url, options=settings.options, application_name="bench-worker"
+    )
     with engine.begin() as connection:
         connection.execute(sa.text("CREATE SCHEMA IF NOT EXISTS bench"))
         ledger_metadata.create_all(connection)
@@ -355,13 +372,13 @@ def run(settings: Settings) -> str:
         log.warning("%s: %.1f", name, value)
 
     for _ in range(settings.runs):
-        record("drain edulink", drain_edulink(settings, sessions))
+        record("drain edulink", drain_edulink(settings, worker_sessions))
         record("drain bare split", drain_bare(settings, split=True))
         record("drain bare stock", drain_bare(settings, split=False))
         record("enqueue edulink", enqueue_edulink(settings, sessions))
         record("enqueue bare", enqueue_bare(settings, sessions))
-        record("ledger hot", ledger_rate(settings, sessions, hot=True))
-        record("ledger many", ledger_rate(settings, sessions, hot=False))
+        record("ledger hot", ledger_rate(settings, worker_sessions, hot=True))
+        record("ledger many", ledger_rate(settings, worker_sessions, hot=False))
 
     latency = {
         kind: measure_latency(settings, sessions, kind) for kind in ("edulink", "bare")
@@ -371,7 +388,7 @@ def run(settings: Settings) -> str:
 
 
 def report(
-    settings: Settings, results: dict[str, list[float]], latency: dict[str, list[float]]
+    settings: Settings, results: dict[str, list[float]], latency: dict[str, Latency]
 ) -> str:
     def cell(name: str) -> str:
         values = results[name]
@@ -384,10 +401,13 @@ def report(
     def compare(label: str, ours: str, bare: str) -> str:
         return f"| {label} | {cell(ours)} | {cell(bare)} | {ratio(ours, bare)} |"
 
-    def latency_row(label: str, fraction: float) -> str:
-        ours = percentile(latency["edulink"], fraction)
-        bare = percentile(latency["bare"], fraction)
-        return f"| {label} | {ours:.1f} | {bare:.1f} | |"
+    def latency_row(label: str, fraction: float, *, from_commit: bool) -> str:
+        def value(kind: str) -> float:
+            measured = latency[kind]
+            samples = measured.from_commit if from_commit else measured.from_enqueue
+            return percentile(samples, fraction)
+
+        return f"| {label} | {value('edulink'):.1f} | {value('bare'):.1f} | |"
 
     load = os.getloadavg()
     drain = (
@@ -419,10 +439,15 @@ def report(
                 "enqueue bare",
             ),
             latency_row(
-                f"enqueue to handler start, p50 ms ({settings.latency_samples} jobs)",
+                f"enqueue call to handler, p50 ms ({settings.latency_samples} jobs)",
                 0.5,
+                from_commit=False,
             ),
-            latency_row("enqueue to handler start, p95 ms", 0.95),
+            latency_row(
+                "enqueue call to handler start, p95 ms", 0.95, from_commit=False
+            ),
+            latency_row("commit to handler, p50 ms", 0.5, from_commit=True),
+            latency_row("commit to handler, p95 ms", 0.95, from_commit=True),
             "",
             "| ledger appends/s | median (min to max) |",
             "|---|---|",

@@ -33,7 +33,7 @@ from pgqueuer.domain.models import Schedule
 from pgqueuer.domain.types import Channel, QueueExecutionMode
 from sqlalchemy.orm import Session, sessionmaker
 
-from edulink.db import get_database
+from edulink.db import get_database, sqlalchemy_url
 from edulink.jobs.driver import SplitPsycopgDriver
 from edulink.jobs.queue import Queue
 from edulink.jobs.registry import JobRegistry, ScheduledJob
@@ -128,15 +128,16 @@ class Worker:
         """Build a worker on ``app``'s database that runs handlers in its context."""
         database = get_database(app)
         assert database.engine is not None
-        assert database.sessionmaker is not None
         url = database.engine.url.render_as_string(hide_password=False)
+        options = options or WorkerOptions()
+        name = f"{app.name}-worker-{os.getpid()}"
         return cls(
             registry,
             database_url=url,
-            sessions=database.sessionmaker,
+            sessions=handler_sessions(url, options=options, application_name=name),
             app=app,
             options=options,
-            name=f"{app.name}-worker-{os.getpid()}",
+            name=name,
         )
 
     def run(self, *, burst: bool = False, handle_signals: bool = False) -> None:
@@ -344,6 +345,26 @@ class Worker:
         )
         logging.shutdown()
         os._exit(EXIT_DRAIN_TIMEOUT)
+
+
+def handler_sessions(
+    database_url: str, *, options: WorkerOptions, application_name: str
+) -> sessionmaker[Session]:
+    """Build the sessions of a worker's handlers: one pooled connection per thread.
+
+    The pool skips edulink.db's ping on checkout, a round trip per job. A job
+    that meets a dead connection fails and is retried, and SQLAlchemy then
+    replaces every connection of the pool.
+    """
+    engine = sa.create_engine(
+        sqlalchemy_url(database_url),
+        pool_size=options.max_picked,
+        max_overflow=2,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        connect_args={"application_name": application_name},
+    )
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 class _TickEnqueuer:
