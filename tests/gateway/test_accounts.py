@@ -115,6 +115,18 @@ def test_verification_link_expires(app, http, outbox):
     assert response.status_code == 400
 
 
+def test_resend_sends_new_link(http, outbox):
+    email = unique_email()
+    register(http, email)
+    first = outbox.last(email, "verify_email").context["token"]
+    access = login(http, email).json["access_token"]
+
+    response = http.post("/api/v1/accounts/verify-email/resend", headers=bearer(access))
+
+    assert response.status_code == 202
+    assert outbox.last(email, "verify_email").context["token"] != first
+
+
 def test_only_token_hashes_are_stored(app, http, outbox):
     email = unique_email()
     register(http, email)
