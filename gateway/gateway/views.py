@@ -261,14 +261,22 @@ def _grant_fields() -> dict[str, str]:
 CLIENT_AUTHORIZATION = "gateway.client_authorization"
 
 
+TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a URL path, not a secret
+
+
 def set_aside_basic_credentials() -> None:
     """Hide a token request's Basic credentials from the bearer-token check.
 
     ``edulink.auth`` rejects any Authorization header that is not a bearer
     token before the view runs. Registered ahead of it, this moves a Basic
-    header of the token endpoint to where only :func:`token` reads it.
+    header of the token endpoint, or of nginx's policy check of a request to
+    it, to where only :func:`token` reads it.
     """
-    if request.endpoint != "auth.token":
+    checking_token_request = (
+        request.endpoint == "policy.check"
+        and request.headers.get("X-Original-Path", "").rstrip("/") == TOKEN_PATH
+    )
+    if request.endpoint != "auth.token" and not checking_token_request:
         return
     header = request.environ.get("HTTP_AUTHORIZATION", "")
     if header.lower().startswith("basic "):
