@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from datetime import date
 
@@ -19,6 +24,7 @@ from documents.pdf_process import (
     IsolatedRenderer,
     RefusedURL,
     RenderError,
+    RenderInterrupted,
     RenderLimits,
 )
 from documents.rendering import (
@@ -171,6 +177,35 @@ def test_renderer_works_after_failures(renderer: IsolatedRenderer) -> None:
     pdf = renderer.render("<p>Still rendering</p>", pdf_variant=None)
 
     assert "Still rendering" in pdf_text(pdf)
+
+
+def test_render_stopped_by_signal_is_retryable(fonts: Fonts) -> None:
+    renderer = IsolatedRenderer(limits=LIMITS, assets=fonts.assets())
+    before = {child.pid for child in multiprocessing.active_children()}
+    outcome: dict[str, BaseException] = {}
+
+    def render() -> None:
+        try:
+            renderer.render("<p>" + "word " * 400_000 + "</p>", pdf_variant=None)
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=render)
+    thread.start()
+    deadline = time.monotonic() + 20
+    started: list[int] = []
+    while not started and time.monotonic() < deadline:
+        started = [
+            child.pid
+            for child in multiprocessing.active_children()
+            if child.name == "documents-render" and child.pid not in before
+        ]
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(started[0], signal.SIGTERM)
+    thread.join(timeout=30)
+
+    assert isinstance(outcome.get("error"), RenderInterrupted)
 
 
 def test_tracking_codes_use_unambiguous_alphabet() -> None:

@@ -1,30 +1,42 @@
-"""Render HTML to PDF in a child process with a time and memory bound.
+"""Render HTML to PDF in child processes with a time and memory bound.
 
-Each render runs in a new process forked from a multiprocessing fork server,
-which imported WeasyPrint and rendered one page at start
-(:mod:`documents.pdf_warmup`), so a child starts with warm caches and
-without the worker's threads and database connections. The child limits its
-address space with ``RLIMIT_AS`` and its CPU time with ``RLIMIT_CPU``; the
-parent kills it when the wall-clock timeout passes. A render that runs out of
-either fails with :class:`RenderError` and the calling process goes on.
+Renders run in long-lived render processes, one per concurrent caller, each
+started from a multiprocessing fork server. The fork server imported
+WeasyPrint and rendered one page at start (:mod:`documents.pdf_warmup`), so
+a render process starts with warm caches and without the worker's threads
+and database connections.
 
-The child's URL fetcher serves ``data:`` URIs and the exact files it is
-given, and refuses every other URL, so markup that slipped into a document
-can make no network request and read no other file.
+Bounds:
+
+* memory: a render process caps its address space (``RLIMIT_AS``) at its
+  size after start plus ``memory_bytes``. A render that reaches the cap fails
+  with MemoryError, or the process dies; either way the render fails and the
+  process is replaced. A process that has grown by more than half the budget
+  after a render is replaced too, so every render has at least half of it.
+* time: the caller kills the render process when ``timeout`` passes.
+
+A render that fails raises :class:`RenderError` and the caller goes on; the
+next render gets a fresh process. Reusing processes instead of forking one
+per render saves the fork and the copy-on-write faults of a fresh child,
+which cost about as much as the render itself (see BENCHMARKS.md).
+
+The URL fetcher serves ``data:`` URIs and the exact files it is given, and
+refuses every other URL, so markup that slipped into a document can make no
+network request and read no other file.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import mimetypes
 import multiprocessing
 import resource
 import signal
-import time
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +46,14 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 log = logging.getLogger(__name__)
 
 WARMUP_MODULE = "documents.pdf_warmup"
+# Signals that stop render processes from outside, as a shutdown of the
+# worker's process group does.
+SHUTDOWN_SIGNALS = frozenset({signal.SIGTERM, signal.SIGHUP})
 MIB = 1024 * 1024
+STOP = None
 
 # Font files are read once per process. The fork server reads them while
-# warming up, so children inherit them.
+# warming up, so render processes inherit them.
 _asset_bytes: dict[Path, bytes] = {}
 
 
@@ -47,6 +63,14 @@ class RenderError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RenderInterrupted(RuntimeError):
+    """A signal from outside, such as a shutdown, ended the render process.
+
+    Unlike :class:`RenderError` this says nothing about the document, so the
+    render is worth running again.
+    """
 
 
 class RefusedURL(ValueError):
@@ -93,9 +117,9 @@ class RenderLimits:
 
 
 class IsolatedRenderer:
-    """Renders each PDF in its own child process, within ``limits``.
+    """Renders PDFs in bounded render processes, within ``limits``.
 
-    Thread-safe: each call forks its own child.
+    Thread-safe: each call takes an idle render process, or starts one.
     """
 
     def __init__(self, *, limits: RenderLimits, assets: Mapping[str, Path]) -> None:
@@ -103,106 +127,162 @@ class IsolatedRenderer:
         self.assets = dict(assets)
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload([WARMUP_MODULE])
+        self._idle: list[_RenderProcess] = []
+        self._lock = threading.Lock()
 
     def render(self, html: str, *, pdf_variant: str | None) -> bytes:
         """Return the PDF of ``html``, or raise RenderError."""
-        started = time.perf_counter()
-        receiver, sender = self._context.Pipe(duplex=False)
-        child = self._context.Process(
-            target=_child_main,
-            args=(sender, html, self.assets, pdf_variant, self.limits),
-            name="documents-render",
-            daemon=True,
-        )
-        child.start()
-        sender.close()
+        process = self._take()
         try:
-            outcome = self._wait(child, receiver)
+            status, payload, refused = process.render(
+                html, pdf_variant, self.limits.timeout
+            )
         finally:
-            receiver.close()
-            child.join(timeout=5)
+            self._give_back(process)
 
-        status, payload, refused = outcome
         if refused:
             log.warning(
                 "the render refused %d URLs outside the bundled assets: %s",
                 len(refused),
                 ", ".join(refused[:5]),
             )
+        if status == "interrupted":
+            raise RenderInterrupted(payload)
         if status != "ok":
             raise RenderError(payload)
-        log.debug("rendered a PDF in %.0f ms", (time.perf_counter() - started) * 1000)
         return payload
 
-    def _wait(
-        self, child: multiprocessing.process.BaseProcess, receiver: Connection
+    def close(self) -> None:
+        """Stop the idle render processes."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for process in idle:
+            process.stop()
+
+    def _take(self) -> _RenderProcess:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _RenderProcess(self._context, self.assets, self.limits)
+
+    def _give_back(self, process: _RenderProcess) -> None:
+        if not process.usable:
+            process.stop()
+            return
+        with self._lock:
+            self._idle.append(process)
+
+
+class _RenderProcess:
+    """One render process and the pipe to it; used by one thread at a time."""
+
+    def __init__(
+        self,
+        context: Any,
+        assets: Mapping[str, Path],
+        limits: RenderLimits,
+    ) -> None:
+        self.connection, child_end = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=_serve,
+            args=(child_end, assets, limits.memory_bytes),
+            name="documents-render",
+            daemon=True,
+        )
+        self.process.start()
+        child_end.close()
+        self.usable = True
+
+    def render(
+        self, html: str, pdf_variant: str | None, timeout: float
     ) -> tuple[str, Any, list[str]]:
-        if not receiver.poll(self.limits.timeout):
-            child.kill()
-            return (
-                "error",
-                f"Rendering took longer than the {self.limits.timeout:g} s limit.",
-                [],
-            )
+        """Send one render and wait up to ``timeout`` seconds for its outcome."""
+        self.connection.send((html, pdf_variant))
+        if not self.connection.poll(timeout):
+            self.usable = False
+            self.process.kill()
+            return ("error", f"Rendering took longer than the {timeout:g} s limit.", [])
         try:
-            return receiver.recv()
+            status, payload, refused, keep_going = self.connection.recv()
         except EOFError:
-            child.join(timeout=5)
-            return ("error", _describe_exit(child.exitcode), [])
+            self.usable = False
+            self.process.join(timeout=5)
+            return _describe_exit(self.process.exitcode)
+        self.usable = keep_going
+        return status, payload, refused
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.connection.send(STOP)
+            except OSError:
+                self.process.kill()
+            self.process.join(timeout=5)
+            if self.process.is_alive():
+                self.process.kill()
+        self.connection.close()
 
 
-def _describe_exit(exitcode: int | None) -> str:
+def _describe_exit(exitcode: int | None) -> tuple[str, str, list[str]]:
+    """Explain why a render process ended without replying."""
+    if exitcode is not None and -exitcode in SHUTDOWN_SIGNALS:
+        name = signal.Signals(-exitcode).name
+        return ("interrupted", f"The render process was stopped by {name}.", [])
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
-        if -exitcode == signal.SIGXCPU:
-            return "Rendering used more CPU time than its limit allows."
-        return (
+        reason = (
             f"The render process was ended by {name}, which usually means the "
             "document needs more memory than the render limit allows."
         )
-    return f"The render process exited with status {exitcode} without a result."
+        return ("error", reason, [])
+    reason = f"The render process exited with status {exitcode} without a result."
+    return ("error", reason, [])
 
 
-def _child_main(
-    sender: Connection,
-    html: str,
-    assets: Mapping[str, Path],
-    pdf_variant: str | None,
-    limits: RenderLimits,
-) -> None:
-    """Body of the child: apply the limits, render, send the outcome, exit."""
+def _serve(connection: Connection, assets: Mapping[str, Path], budget: int) -> None:
+    """Body of a render process: cap memory, then render until told to stop.
+
+    Each reply is ``(status, payload, refused_urls, keep_going)``. After a
+    MemoryError, or once the process has grown by half the budget, it
+    replies with ``keep_going`` false and exits.
+    """
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
-    _limit_resources(limits)
-    try:
-        pdf, refused = render_pdf(html, assets=assets, pdf_variant=pdf_variant)
-        outcome: tuple[str, Any, list[str]] = ("ok", pdf, refused)
-    except MemoryError:
-        outcome = (
-            "error",
-            f"Rendering needed more than the {limits.memory_bytes // MIB} MiB "
-            "memory limit.",
-            [],
-        )
-    except Exception as error:
-        outcome = ("error", f"Rendering failed: {type(error).__name__}: {error}", [])
-    sender.send(outcome)
-    sender.close()
+    # Ctrl-C reaches the whole process group. The worker drains its running
+    # jobs on SIGINT, so the render in progress must finish too.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    baseline = _address_space_bytes()
+    _cap_address_space(baseline + budget)
+    while True:
+        try:
+            request = connection.recv()
+        except (EOFError, OSError):
+            # The parent exited or dropped this process.
+            return
+        if request is STOP:
+            return
+        html, pdf_variant = request
+        try:
+            pdf, refused = render_pdf(html, assets=assets, pdf_variant=pdf_variant)
+        except MemoryError:
+            reason = f"Rendering needed more than the {budget // MIB} MiB memory limit."
+            connection.send(("error", reason, [], False))
+            return
+        except Exception as error:
+            reason = f"Rendering failed: {type(error).__name__}: {error}"
+            connection.send(("error", reason, [], True))
+            continue
+        grown = _address_space_bytes() - baseline
+        keep_going = grown < budget // 2
+        connection.send(("ok", pdf, refused, keep_going))
+        if not keep_going:
+            return
 
 
-def _limit_resources(limits: RenderLimits) -> None:
-    """Cap the address space at its current size plus the memory limit, and CPU time."""
-    in_use = _address_space_bytes()
+def _cap_address_space(limit: int) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = in_use + limits.memory_bytes
     if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-
-    cpu_seconds = math.ceil(limits.timeout) + 1
-    _soft, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if cpu_hard != resource.RLIM_INFINITY:
-        cpu_seconds = min(cpu_seconds, cpu_hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_hard))
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _address_space_bytes() -> int:

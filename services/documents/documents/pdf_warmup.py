@@ -7,6 +7,7 @@ once there and every render child inherits them. Nothing else imports it.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 from documents.pdf_process import render_pdf
@@ -41,3 +42,7 @@ def _warm_up() -> None:
 
 
 _warm_up()
+# Render processes fork from here. Freezing moves everything loaded so far out
+# of the collector's reach, so their collections do not write to, and copy,
+# the pages they share with this process.
+gc.freeze()
