@@ -1,0 +1,1 @@
+"""Benchmark of the documents service against bare WeasyPrint."""
