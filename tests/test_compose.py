@@ -148,7 +148,8 @@ def test_every_app_has_compose_service(compose: dict[str, Any]) -> None:
         service = compose["services"].get(name)
         assert service is not None, f"compose.yaml has no service {name!r}"
         dockerfile = directory.relative_to(ROOT) / "Dockerfile"
-        assert service["build"] == {"context": ".", "dockerfile": str(dockerfile)}
+        assert service["build"]["context"] == "."
+        assert service["build"]["dockerfile"] == str(dockerfile)
 
 
 def test_every_app_has_dockerfile() -> None:
