@@ -7,7 +7,7 @@ Run from the repository root::
 It creates a throwaway database, migrates the students, internships and
 documents schemas and inserts certified placements directly in SQL. The
 students and internships apps serve their real APIs from threads of this
-process, the documents app answers POST requests in-process, and one
+process, the documents app handles POST requests in-process, and one
 documents worker (``flask worker --concurrency 1``) runs in its own process.
 
 Certificates are requested as the internships service requests them on

@@ -22,7 +22,7 @@ from documents.pdf_process import (
     MIB,
     BundledAssetFetcher,
     IsolatedRenderer,
-    RefusedURL,
+    RejectedURL,
     RenderError,
     RenderInterrupted,
     RenderLimits,
@@ -121,12 +121,12 @@ def test_fetcher_serves_data_uri(fonts: Fonts) -> None:
         "FILE:///usr/share/fonts/truetype/dejavu/DejaVuSans.ttf?x",
     ],
 )
-def test_fetcher_refuses_other_urls(fonts: Fonts, url: str) -> None:
+def test_fetcher_rejects_other_urls(fonts: Fonts, url: str) -> None:
     fetcher = BundledAssetFetcher(fonts.assets())
 
-    with pytest.raises(RefusedURL):
+    with pytest.raises(RejectedURL):
         fetcher.fetch(url)
-    assert fetcher.refused == [url]
+    assert fetcher.rejected == [url]
 
 
 def test_raw_markup_makes_no_request(

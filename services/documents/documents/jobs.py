@@ -42,7 +42,7 @@ LEDGER.register_jobs(registry)
 
 @dataclass
 class Toolkit:
-    """What the handlers and views use to read sources and render, per app."""
+    """Source clients, fonts and renderer of one app, for its handlers and views."""
 
     sources: Sources
     renderer: PdfRenderer

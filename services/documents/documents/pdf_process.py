@@ -21,7 +21,7 @@ per render saves the fork and the copy-on-write faults of a fresh child,
 which cost about as much as the render itself (see BENCHMARKS.md).
 
 The URL fetcher serves ``data:`` URIs and the exact files it is given, and
-refuses every other URL, so markup that slipped into a document can make no
+rejects every other URL, so markup that slipped into a document can make no
 network request and read no other file.
 """
 
@@ -58,7 +58,7 @@ _asset_bytes: dict[Path, bytes] = {}
 
 
 class RenderError(Exception):
-    """A render failed; ``reason`` says why in a sentence fit for the API."""
+    """A render failed; ``reason`` explains the failure in one sentence for clients."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -68,13 +68,13 @@ class RenderError(Exception):
 class RenderInterrupted(RuntimeError):
     """A signal from outside, such as a shutdown, ended the render process.
 
-    Unlike :class:`RenderError` this says nothing about the document, so the
-    render is worth running again.
+    Unlike :class:`RenderError` the document is not at fault, so the render is
+    worth running again.
     """
 
 
-class RefusedURL(ValueError):
-    """The fetcher refused a URL that is neither bundled nor a data: URI."""
+class RejectedURL(ValueError):
+    """The fetcher rejected a URL that is neither bundled nor a data: URI."""
 
 
 class BundledAssetFetcher(URLFetcher):
@@ -83,7 +83,7 @@ class BundledAssetFetcher(URLFetcher):
     def __init__(self, assets: Mapping[str, Path]) -> None:
         super().__init__(allowed_protocols=("data",), fail_on_errors=False)
         self._assets = dict(assets)
-        self.refused: list[str] = []
+        self.rejected: list[str] = []
 
     def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
         if url[:5].lower() == "data:":
@@ -91,8 +91,8 @@ class BundledAssetFetcher(URLFetcher):
 
         path = self._assets.get(url)
         if path is None:
-            self.refused.append(url[:200])
-            raise RefusedURL(f"only bundled files and data: URIs load, not {url!r}")
+            self.rejected.append(url[:200])
+            raise RejectedURL(f"only bundled files and data: URIs load, not {url!r}")
 
         body = _asset_bytes.get(path)
         if body is None:
@@ -104,10 +104,10 @@ class BundledAssetFetcher(URLFetcher):
 def render_pdf(
     html: str, *, assets: Mapping[str, Path], pdf_variant: str | None
 ) -> tuple[bytes, list[str]]:
-    """Render in this process, with no bound. Returns the PDF and refused URLs."""
+    """Render in this process, with no bound. Returns the PDF and rejected URLs."""
     fetcher = BundledAssetFetcher(assets)
     pdf = HTML(string=html, url_fetcher=fetcher).write_pdf(pdf_variant=pdf_variant)
-    return pdf, fetcher.refused
+    return pdf, fetcher.rejected
 
 
 @dataclass(frozen=True)
@@ -134,17 +134,17 @@ class IsolatedRenderer:
         """Return the PDF of ``html``, or raise RenderError."""
         process = self._take()
         try:
-            status, payload, refused = process.render(
+            status, payload, rejected = process.render(
                 html, pdf_variant, self.limits.timeout
             )
         finally:
             self._give_back(process)
 
-        if refused:
+        if rejected:
             log.warning(
-                "the render refused %d URLs outside the bundled assets: %s",
-                len(refused),
-                ", ".join(refused[:5]),
+                "the render rejected %d URLs outside the bundled assets: %s",
+                len(rejected),
+                ", ".join(rejected[:5]),
             )
         if status == "interrupted":
             raise RenderInterrupted(payload)
@@ -203,13 +203,13 @@ class _RenderProcess:
             self.process.kill()
             return ("error", f"Rendering took longer than the {timeout:g} s limit.", [])
         try:
-            status, payload, refused, keep_going = self.connection.recv()
+            status, payload, rejected, keep_going = self.connection.recv()
         except EOFError:
             self.usable = False
             self.process.join(timeout=5)
             return _describe_exit(self.process.exitcode)
         self.usable = keep_going
-        return status, payload, refused
+        return status, payload, rejected
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -240,9 +240,9 @@ def _describe_exit(exitcode: int | None) -> tuple[str, str, list[str]]:
 
 
 def _serve(connection: Connection, assets: Mapping[str, Path], budget: int) -> None:
-    """Body of a render process: cap memory, then render until told to stop.
+    """Run a render process: cap its memory, then render until it receives STOP.
 
-    Each reply is ``(status, payload, refused_urls, keep_going)``. After a
+    Each reply is ``(status, payload, rejected_urls, keep_going)``. After a
     MemoryError, or once the process has grown by half the budget, it
     replies with ``keep_going`` false and exits.
     """
@@ -262,7 +262,7 @@ def _serve(connection: Connection, assets: Mapping[str, Path], budget: int) -> N
             return
         html, pdf_variant = request
         try:
-            pdf, refused = render_pdf(html, assets=assets, pdf_variant=pdf_variant)
+            pdf, rejected = render_pdf(html, assets=assets, pdf_variant=pdf_variant)
         except MemoryError:
             reason = f"Rendering needed more than the {budget // MIB} MiB memory limit."
             connection.send(("error", reason, [], False))
@@ -273,7 +273,7 @@ def _serve(connection: Connection, assets: Mapping[str, Path], budget: int) -> N
             continue
         grown = _address_space_bytes() - baseline
         keep_going = grown < budget // 2
-        connection.send(("ok", pdf, refused, keep_going))
+        connection.send(("ok", pdf, rejected, keep_going))
         if not keep_going:
             return
 

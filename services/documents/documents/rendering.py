@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import segno
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -57,6 +57,7 @@ REPORT_COLUMNS = (
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+@runtime_checkable
 class PdfRenderer(Protocol):
     """Lays out HTML as PDF; raises ``documents.pdf_process.RenderError`` on failure."""
 
@@ -100,7 +101,7 @@ class Fonts:
 
 @dataclass(frozen=True)
 class Imprint:
-    """What identifies an issued copy: its code, issue date and where to verify it."""
+    """Identity of an issued copy: its code, issue date and verification address."""
 
     tracking_code: str
     issued_on: date
@@ -132,10 +133,10 @@ def weeks_between(start: str | None, end: str | None) -> int | None:
     return max(1, round(days / 7))
 
 
-def common_skills(wanted: list[str], held: list[str]) -> list[str]:
-    """Return the skills in ``wanted`` that ``held`` lists too, ignoring case."""
-    held_folded = {skill.casefold() for skill in held}
-    return [skill for skill in wanted if skill.casefold() in held_folded]
+def common_skills(required: list[str], listed: list[str]) -> list[str]:
+    """Return the skills in ``required`` that ``listed`` contains too, ignoring case."""
+    listed_folded = {skill.casefold() for skill in listed}
+    return [skill for skill in required if skill.casefold() in listed_folded]
 
 
 def _environment() -> Environment:

@@ -53,7 +53,7 @@ TRACKING_CODE_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class DocumentRequest:
-    """What a caller asks for: a kind, a format and the subject's ids."""
+    """A caller's request: a kind, a format and the subject's ids."""
 
     kind: DocumentKind
     format: DocumentFormat = DocumentFormat.PDF
@@ -65,7 +65,7 @@ class DocumentRequest:
 
 @dataclass(frozen=True)
 class Subject:
-    """What a document is about, who may see it, and the data it prints."""
+    """A document's subject: its key, its parties, and the data it prints."""
 
     key: str
     holder_name: str
@@ -165,7 +165,7 @@ def request_document(
     sources: Sources,
     actor_token: str,
 ) -> tuple[Document, bool]:
-    """Find or create the document ``request`` asks for; True when created.
+    """Find or create the requested document; True when created.
 
     Reads the subject's data from the other services first, so an unknown
     subject or one the actor may not see is a NotFound before anything is
@@ -194,7 +194,7 @@ def request_document(
 def request_certificate_for_job(
     session: Session, *, application_id: uuid.UUID, sources: Sources, requested_by: str
 ) -> Document | None:
-    """Issue the certificate the internships service asks for on CERTIFIED.
+    """Issue the certificate that the internships service requests on CERTIFIED.
 
     Returns None, logging why, when the application is not certified or has
     its two certificates already, because running the job again cannot help.
@@ -439,6 +439,7 @@ def complete(
     document.issued_at = issued_at
     document.render_ms = render_ms
     session.flush()
+
     LEDGER.record_event(
         session,
         entity_type="document",
@@ -455,6 +456,7 @@ def complete(
     )
     if document.notify_user_id is not None:
         contracts.enqueue_ready_notification(session, document)
+
     log.info(
         "document ready",
         extra={"document_id": str(document.id), "render_ms": render_ms},

@@ -1,4 +1,4 @@
-"""What each kind of document prints, cut from the facts the sources return.
+"""Printed data of each kind of document, cut from the facts the sources return.
 
 A snapshot holds only printed fields, so its hash changes exactly when the
 printed data changes. Dates are ISO strings, so the snapshot is plain JSON.

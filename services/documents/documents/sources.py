@@ -1,9 +1,9 @@
 """The facts documents print, read from the internships and students services.
 
 Every read goes through the services' REST APIs with this service's
-credential, except the list of an institution's placements: the internships
-service shows it only to that institution's admins and system admins, so it
-is read with the requester's own token. Students are looked up in batches of
+credential, except the list of an institution's placements. The internships
+service shows that list only to the institution's admins and system admins,
+so it is read with the requester's own token. Students are looked up in batches of
 up to 200 ids per call.
 
 What a document prints is kept as a JSON snapshot with the document, and the
@@ -74,7 +74,7 @@ class ReportFacts:
 
 
 class Sources(Protocol):
-    """Where the documents service reads what it prints."""
+    """Source of the data that documents print."""
 
     def placement(
         self, application_id: uuid.UUID, *, opportunity: bool, timeline: bool

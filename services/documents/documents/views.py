@@ -63,7 +63,7 @@ def _json(schema: type[ma.Schema], value: Any, *, status: int = 200) -> Response
 
 
 def _document_response(document: Document, *, status: int = 200) -> Response:
-    """Serialise a document with its ETag, or answer 304 to a matching GET."""
+    """Serialise a document with its ETag, or return 304 to a matching GET."""
     tag = entity_tag(document.id, document.version)
     if request.method == "GET":
         cached = not_modified(tag)
@@ -112,9 +112,9 @@ class DocumentCollection(MethodView):
     def post(self, data: dict[str, Any]) -> Response:
         """Request a document; the worker renders it.
 
-        Answers 202 with a `Location` to poll until the status is READY or
+        Returns 202 with a `Location` to poll until the status is READY or
         FAILED. When a document of the same subject and unchanged data
-        exists, answers 200 with it instead.
+        exists, returns 200 with it instead.
         """
         actor = require_principal(*ANY_USER)
         document, created = services.request_document(
