@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -114,24 +115,44 @@ def flask_command(service: Service, *args: str) -> list[str]:
     return [str(BIN / "flask"), "--app", service.app_factory, *args]
 
 
-def has_command(service: Service, name: str, env: dict[str, str]) -> bool:
-    """Tell whether the app's Flask CLI has the command ``name``."""
-    result = subprocess.run(  # noqa: S603 - our own command
-        flask_command(service, name, "--help"),
-        env=env,
-        cwd=RUN_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode == 0:
-        return True
-    if f"No such command '{name}'" in result.stderr:
-        return False
-    raise RuntimeError(
-        f"`flask --app {service.app_factory} {name} --help` failed with status "
-        f"{result.returncode}:\n{result.stderr}"
-    )
+# Run in a child process per app: prints the names of the app's CLI commands.
+COMMANDS_PROBE = """
+import json
+from {module} import create_app
+print("{marker}" + json.dumps(sorted(create_app().cli.commands)))
+"""
+COMMANDS_MARKER = "edulink-cli-commands:"
+
+
+def cli_commands(services: list[Service], env: dict[str, str]) -> dict[str, set[str]]:
+    """Return each app's Flask CLI command names, probing all apps at once."""
+    probes = {}
+    for service in services:
+        code = COMMANDS_PROBE.format(
+            module=f"{service.name}.app", marker=COMMANDS_MARKER
+        )
+        probes[service.name] = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=RUN_DIR,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    commands = {}
+    for name, process in probes.items():
+        stdout, stderr = process.communicate()
+        lines = [
+            line for line in stdout.splitlines() if line.startswith(COMMANDS_MARKER)
+        ]
+        if process.returncode != 0 or not lines:
+            raise RuntimeError(
+                f"creating the {name} app failed with status {process.returncode}:"
+                f"\n{stderr}"
+            )
+        commands[name] = set(json.loads(lines[-1].removeprefix(COMMANDS_MARKER)))
+    return commands
 
 
 def install_job_tables(database_url: str) -> None:
@@ -147,9 +168,6 @@ def install_job_tables(database_url: str) -> None:
 
 
 def migrate(service: Service, env: dict[str, str]) -> None:
-    if not has_command(service, "db", env):
-        log.info("%s has no db command; nothing to migrate", service.name)
-        return
     log.info("migrating %s", service.name)
     subprocess.run(  # noqa: S603 - our own command
         flask_command(service, "db", "upgrade"), env=env, cwd=RUN_DIR, check=True
@@ -268,9 +286,13 @@ def prepare(services: list[Service], env: dict[str, str]) -> dict[str, bool]:
     if ensure_database(env["DATABASE_URL"]):
         log.info("created the database of DATABASE_URL")
     install_job_tables(env["DATABASE_URL"])
+    commands = cli_commands(services, env)
     for service in services:
-        migrate(service, env)
-    return {service.name: has_command(service, "worker", env) for service in services}
+        if "db" in commands[service.name]:
+            migrate(service, env)
+        else:
+            log.info("%s has no db command; nothing to migrate", service.name)
+    return {service.name: "worker" in commands[service.name] for service in services}
 
 
 def nginx_command(services: list[Service], env: dict[str, str]) -> list[str]:
