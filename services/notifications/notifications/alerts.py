@@ -1,8 +1,8 @@
 """Business rules of platform alerts.
 
-A system admin posts an alert; one event on the public alerts channel reaches
-every connected client at once, and the alert is listed for everyone until
-it expires. With a list of recipients it is also put into each one's inbox,
+A system admin posts an alert. One event on the public alerts channel
+reaches every connected client at once, and the alert is listed for everyone
+until it expires. With a list of recipients it is also put into each one's inbox,
 by one background job that inserts the rows in batches.
 """
 

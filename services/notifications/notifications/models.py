@@ -74,8 +74,8 @@ class Notification(TimestampedMixin, Base):
     """One message in an inbox: a user's, or the shared inbox of an organisation.
 
     ``idempotency_key`` is unique, so a job delivered twice stores one row.
-    ``refresh`` lists the client query keys that the event tells clients to
-    refetch.
+    ``refresh`` lists the client query keys to refetch when the event
+    arrives.
     """
 
     __tablename__ = "notifications"

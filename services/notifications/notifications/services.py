@@ -60,7 +60,7 @@ DEFAULT_ENTITY_KEYS: dict[str, Callable[[str, bool], QueryKeys]] = {
 
 @dataclass(frozen=True)
 class Delivery:
-    """Which channels a user wants for one kind. The inbox is always on."""
+    """The delivery channels a user chose for one kind. The inbox is always on."""
 
     email: bool = True
     realtime: bool = True

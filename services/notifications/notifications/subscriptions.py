@@ -1,4 +1,4 @@
-"""Who may subscribe to which private channel.
+"""Rules for the private channels each caller may subscribe to.
 
 - ``private-user-<id>``: that user only.
 - ``private-org-<id>``: staff whose token lists the organisation.

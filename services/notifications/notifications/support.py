@@ -2,9 +2,10 @@
 
 Anyone opens a ticket, signed in or not, and gets a tracking code. A signed-out
 owner reaches the ticket with the tracking code and the email address it was
-opened with. The owner and support staff reply; staff may also add internal
-notes, which no response or event to the owner ever contains: the owner's
-queries filter them out and their events go to the staff channel only.
+opened with. The owner and support staff reply, and staff may also add internal
+notes. No response or event to the owner contains an internal note, because
+the owner's queries filter notes out and note events go to the staff
+channel only.
 
 Status moves OPEN -> IN_PROGRESS (first staff reply or an assignment) ->
 RESOLVED -> CLOSED. An owner's reply reopens a RESOLVED ticket, and a CLOSED
@@ -65,7 +66,7 @@ TICKET_UPDATED_EVENT = "ticket.updated"
 
 @dataclass(frozen=True)
 class Author:
-    """Who writes a message: the ticket's owner or a member of support staff."""
+    """The writer of a message: the ticket's owner or a member of support staff."""
 
     role: AuthorRole
     user_id: uuid.UUID | None
@@ -329,7 +330,7 @@ def author_of(actor: Principal, ticket: Ticket) -> Author:
 
 
 def owner_author(ticket: Ticket) -> Author:
-    """The author of a reply sent with the tracking code, signed out."""
+    """Return the author of a reply sent signed out, with the tracking code."""
     return Author(AuthorRole.OWNER, None, ticket.name)
 
 

@@ -108,7 +108,7 @@ def _shared_schema(schema: type[ma.Schema]) -> ma.Schema:
 def _entity_response(
     schema: type, entity: Any, *, status: int = 200, location: str | None = None
 ) -> Response:
-    """Serialise ``entity`` with its ETag, or answer 304 to a matching GET."""
+    """Serialise ``entity`` with its ETag, or return 304 to a matching GET."""
     tag = entity_tag(entity.id, entity.version)
     if status == 200:
         cached = not_modified(tag)

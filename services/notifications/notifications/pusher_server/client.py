@@ -47,7 +47,7 @@ class PusherTestClient:
         self.socket_id: str | None = None
         self.messages: list[Message] = []
         self._inbox: queue.Queue[Message] = queue.Queue()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._websocket: ClientConnection | None = None
         self._reader: threading.Thread | None = None
         self.close_code: int | None = None
@@ -62,7 +62,9 @@ class PusherTestClient:
     def connect(self, timeout: float = 5.0) -> str:
         """Open the connection and return the socket id the server assigned."""
         # proxy=None: proxy variables in the environment must not reroute tests.
-        self._websocket = connect(self.url, open_timeout=timeout, proxy=None)
+        self._websocket = connect(
+            self.url, open_timeout=timeout, proxy=None, legacy=True
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         established = self.wait_for("pusher:connection_established", timeout=timeout)
@@ -85,7 +87,7 @@ class PusherTestClient:
     def subscribe(
         self, channel: str, *, auth: str | None = None, timeout: float = 5.0
     ) -> Message:
-        """Subscribe and return the server's answer: succeeded, or an error.
+        """Subscribe and return the server's reply: succeeded, or an error.
 
         Private channels are signed with ``auth``, else with the authorizer.
         """
@@ -117,7 +119,8 @@ class PusherTestClient:
     ) -> Message:
         """Return the first message, received or still to come, that matches.
 
-        ``match`` is an event name or a predicate. Raises TimeoutError.
+        ``match`` is an event name or a predicate. Raises TimeoutError, or
+        ConnectionError once the connection is closed.
         """
         if isinstance(match, str):
             name = match
@@ -139,8 +142,12 @@ class PusherTestClient:
             if remaining <= 0:
                 raise TimeoutError(f"no matching message within {timeout} s")
             try:
-                message = self._inbox.get(timeout=remaining)
+                message = self._inbox.get(timeout=min(remaining, 0.1))
             except queue.Empty:
+                if self._reader is not None and not self._reader.is_alive():
+                    raise ConnectionError(
+                        f"the server closed the connection with code {self.close_code}"
+                    ) from None
                 continue
             if predicate(message):
                 return message
@@ -175,10 +182,10 @@ def _decode(raw: str | bytes) -> Message:
 
 
 def http_authorizer(auth_url: str, headers: dict[str, str]) -> Authorizer:
-    """Build an authorizer that asks an endpoint such as /api/v1/realtime/auth.
+    """Build an authorizer that requests signatures from /api/v1/realtime/auth.
 
     It posts the form fields pusher-js sends and raises PermissionError with
-    the status when the endpoint refuses.
+    the status when the endpoint rejects the request.
     """
     session = requests.Session()
     session.trust_env = False
@@ -192,7 +199,7 @@ def http_authorizer(auth_url: str, headers: dict[str, str]) -> Authorizer:
         )
         if response.status_code != 200:
             raise PermissionError(
-                f"{auth_url} refused {channel}: {response.status_code}"
+                f"{auth_url} rejected {channel}: {response.status_code}"
             )
         return response.json()["auth"]
 

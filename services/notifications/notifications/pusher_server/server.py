@@ -102,7 +102,7 @@ class PusherServer:
 
     Port 0 picks a free port; the bound ports are in :attr:`ws_port` and
     :attr:`http_port` once :meth:`start` returns. While :attr:`fault_status`
-    is set, every API call under ``/apps/`` answers with that status, which
+    is set, every API call under ``/apps/`` returns that status, which
     lets tests play a failing Pusher.
     """
 
@@ -577,7 +577,7 @@ class ServerThread:
         return self.server.http_port
 
     def set_fault(self, status: int | None) -> None:
-        """Make every API call answer ``status`` (None ends the fault)."""
+        """Make every API call return ``status`` (None ends the fault)."""
         self._loop.call_soon_threadsafe(setattr, self.server, "fault_status", status)
 
     def subscription_count(self, channel: str) -> int:
