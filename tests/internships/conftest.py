@@ -155,6 +155,12 @@ def world(
     student = person(Role.student, email="amina@kilima.example")
     create_student_profile(students_client, student, institution_id=institution_id)
     opportunity = open_opportunity(client, employer_admin, employer["id"])
+    # Jobs of the set-up, such as the students service's ledger events, are
+    # not under test: each test sees only the jobs its own requests enqueue.
+    assert db.engine is not None
+    with db.engine.begin() as connection:
+        for table in (job_table.fullname, QUEUE_TABLE):
+            connection.execute(sa.text(f"DELETE FROM {table}"))
     return World(
         system_admin=system_admin,
         employer_admin=employer_admin,

@@ -158,4 +158,4 @@ def test_outsider_cannot_read_ledger(client, world, person):
         headers=outsider.headers,
     )
 
-    assert response.status_code == 403
+    assert response.status_code == 404

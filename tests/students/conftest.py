@@ -7,15 +7,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from edulink.auth import Role
+from edulink.jobs.schema import QUEUE_LOG_TABLE, QUEUE_TABLE, install, job_table
 from edulink.migrations import upgrade
 from edulink.testing.tokens import TokenFactory
 from students.app import MIGRATIONS_DIR, create_app
 from students.db import db
-from students.models import SCHEMA, Base
+from students.models import LEDGER, SCHEMA, Base
 
 CURSOR_SECRET = "test-cursor-secret-0123456789"
 
@@ -28,6 +30,7 @@ def tokens() -> Iterator[TokenFactory]:
 
 @pytest.fixture(scope="session")
 def students_app(database_url: str, tokens: TokenFactory) -> Flask:
+    install(database_url)
     upgrade(MIGRATIONS_DIR, database_url, SCHEMA)
     app = create_app(
         database_url=database_url,
@@ -50,7 +53,13 @@ def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     assert db.engine is not None
     with db.engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+            if table is LEDGER.table:
+                # The ledger rejects DELETE, and allows TRUNCATE for tests.
+                connection.execute(sa.text(f"TRUNCATE {table.fullname}"))
+            else:
+                connection.execute(table.delete())
+        for name in (job_table.fullname, QUEUE_TABLE, QUEUE_LOG_TABLE):
+            connection.execute(sa.text(f"DELETE FROM {name}"))
 
 
 @pytest.fixture

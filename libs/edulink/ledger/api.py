@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from edulink.auth import Principal, require_principal
 from edulink.db import get_database
-from edulink.errors import BadRequest, Forbidden
+from edulink.errors import BadRequest, NotFound
 from edulink.ledger.ledger import Ledger
 from edulink.pagination import (
     PageQuerySchema,
@@ -153,7 +153,8 @@ def _authorize(
             "whole ledger."
         )
     if not can_view(principal, entity_type, entity_id):
-        raise Forbidden(f"You may not read the ledger of {entity_type} {entity_id}.")
+        # Answer as for a missing entity, so its existence does not leak.
+        raise NotFound(f"No ledger entries of {entity_type} {entity_id} exist.")
 
 
 def _list_entries(ledger: Ledger, session: Session, query: dict[str, Any]) -> Any:

@@ -11,9 +11,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from edulink.db import TimestampedMixin, declarative_base_for
+from edulink.ledger import Ledger
 
 SCHEMA = "students"
 Base = declarative_base_for(SCHEMA)
+LEDGER = Ledger(Base.metadata, queue=SCHEMA)
 
 
 class InstitutionStatus(enum.StrEnum):

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from edulink.auth import Principal, Role
 from edulink.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 from edulink.pagination import CursorCodec, Page, keyset_page, scope_of
+from students.jobs import enqueue_claim_decided
 from students.models import (
+    LEDGER,
     TRUST_INSTITUTION_VERIFIED,
     AffiliationClaim,
     ClaimMethod,
@@ -110,8 +112,50 @@ def create_institution(
         f"An institution named {institution.name!r} already exists.",
         field="name",
     )
+    LEDGER.record_event(
+        session,
+        entity_type="institution",
+        entity_id=institution.id,
+        event_type="institution.created",
+        new=_institution_state(institution),
+    )
     log.info("institution created", extra={"institution_id": str(institution.id)})
     return institution
+
+
+def _institution_state(institution: Institution) -> dict[str, Any]:
+    return {
+        "name": institution.name,
+        "email_domains": list(institution.email_domains),
+        "status": institution.status,
+    }
+
+
+def _student_state(student: Student) -> dict[str, Any]:
+    return {
+        field: getattr(student, field)
+        for field in (
+            "full_name",
+            "email",
+            "institution_id",
+            "registration_number",
+            "course",
+            "year_of_study",
+            "skills",
+            "verified",
+            "trust_level",
+        )
+    }
+
+
+def _claim_state(claim: AffiliationClaim) -> dict[str, Any]:
+    return {
+        "student_id": claim.student_id,
+        "institution_id": claim.institution_id,
+        "status": claim.status,
+        "method": claim.method,
+        "reason": claim.reason,
+    }
 
 
 def update_institution(
@@ -125,6 +169,7 @@ def update_institution(
     if restricted and actor.role != Role.system_admin:
         names = ", ".join(sorted(restricted))
         raise Forbidden(f"Only system admins can change {names}.")
+    old = _institution_state(institution)
     if "name" in changes:
         institution.name = changes["name"].strip()
     if "email_domains" in changes:
@@ -136,6 +181,16 @@ def update_institution(
         f"An institution named {institution.name!r} already exists.",
         field="name",
     )
+    new = _institution_state(institution)
+    if new != old:
+        LEDGER.record_event(
+            session,
+            entity_type="institution",
+            entity_id=institution.id,
+            event_type="institution.updated",
+            old=old,
+            new=new,
+        )
     return institution
 
 
@@ -361,6 +416,13 @@ def create_profile(
         session,
         "You already have a student profile. Edit it with PATCH /api/v1/students/me.",
     )
+    LEDGER.record_event(
+        session,
+        entity_type="student",
+        entity_id=student.id,
+        event_type="student.created",
+        new=_student_state(student),
+    )
     log.info("student profile created", extra={"student_id": str(student.id)})
     return student
 
@@ -368,6 +430,7 @@ def create_profile(
 def update_profile(
     session: Session, *, student: Student, changes: Mapping[str, Any]
 ) -> Student:
+    old = _student_state(student)
     for field in ("registration_number", "course", "year_of_study"):
         if field in changes:
             setattr(student, field, changes[field])
@@ -380,6 +443,16 @@ def update_profile(
         "Another student of your institution has this registration number.",
         field="registration_number",
     )
+    new = _student_state(student)
+    if new != old:
+        LEDGER.record_event(
+            session,
+            entity_type="student",
+            entity_id=student.id,
+            event_type="student.updated",
+            old=old,
+            new=new,
+        )
     return student
 
 
@@ -507,6 +580,9 @@ def create_claim(
         session,
         "You already have a pending affiliation claim. Wait for its decision.",
     )
+    _record_claim(session, claim, "affiliation_claim.created", old=None)
+    if claim.status == ClaimStatus.APPROVED:
+        enqueue_claim_decided(session, claim=claim, student=student)
     log.info(
         "affiliation claim created",
         extra={
@@ -516,6 +592,23 @@ def create_claim(
         },
     )
     return claim
+
+
+def _record_claim(
+    session: Session,
+    claim: AffiliationClaim,
+    event_type: str,
+    *,
+    old: dict[str, Any] | None,
+) -> None:
+    LEDGER.record_event(
+        session,
+        entity_type="affiliation_claim",
+        entity_id=claim.id,
+        event_type=event_type,
+        old=old,
+        new=_claim_state(claim),
+    )
 
 
 def _approve(
@@ -617,6 +710,7 @@ def decide_claim(
         )
     student = session.get(Student, claim.student_id, with_for_update=True)
     assert student is not None  # The foreign key guarantees it.
+    old = _claim_state(claim)
     if decision == "approve":
         if student.verified and student.institution_id not in (None, institution_id):
             raise Conflict(
@@ -629,8 +723,50 @@ def decide_claim(
         claim.decided_by = actor.user_id
         claim.decided_at = datetime.now(UTC)
     _flush_or_conflict(session, "The claim could not be decided because of a conflict.")
+    _record_claim(session, claim, f"affiliation_claim.{claim.status}", old=old)
+    enqueue_claim_decided(session, claim=claim, student=student)
     log.info(
         "affiliation claim decided",
         extra={"claim_id": str(claim.id), "status": claim.status},
     )
     return claim
+
+
+# Ledger
+
+
+def can_view_ledger(
+    session: Session, actor: Principal, entity_type: str, entity_id: str
+) -> bool:
+    """Tell whether ``actor`` may read the ledger of one entity of this service.
+
+    Students read their own profile's and claims' history; institution admins
+    read their institution's and its claims', and those of students they see.
+    """
+    try:
+        key = uuid.UUID(entity_id)
+    except ValueError:
+        return False
+    if entity_type == "student":
+        statement = sa.select(Student.id).where(
+            Student.id == key, student_visibility(actor)
+        )
+    elif entity_type == "institution":
+        return _administers(actor, key)
+    elif entity_type == "affiliation_claim":
+        statement = (
+            sa.select(AffiliationClaim.id)
+            .join(Student, Student.id == AffiliationClaim.student_id)
+            .where(AffiliationClaim.id == key)
+        )
+        if actor.role == Role.institution_admin:
+            statement = statement.where(
+                AffiliationClaim.institution_id.in_(actor.org_ids)
+            )
+        elif actor.role == Role.student and actor.user_id is not None:
+            statement = statement.where(Student.user_id == actor.user_id)
+        else:
+            return False
+    else:
+        return False
+    return session.scalar(statement) is not None

@@ -134,7 +134,7 @@ def test_owner_sees_own_entity_only(
         query_string={"entity_type": "student", "entity_id": str(uuid.uuid4())},
         headers=headers,
     )
-    assert other.status_code == 403
+    assert other.status_code == 404
 
 
 def test_non_admin_must_name_entity(client: FlaskClient, tokens: TokenFactory) -> None:
