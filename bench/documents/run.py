@@ -15,10 +15,11 @@ CERTIFIED: a ``documents.request_certificate`` job, whose handler reads the
 placement over REST, stores the document and enqueues its render. Each run
 measures, on placements not used before:
 
-* bare WeasyPrint: the HTML of a certificate the worker rendered, rendered
-  as PDF/A-3u ``--documents`` times in this process, one after another;
-* service throughput: ``--documents`` jobs enqueued in one transaction,
-  timed from the enqueue to the last certificate READY;
+* throughput, in slices of 10 documents that alternate between the two:
+  bare WeasyPrint rendering the HTML of a certificate the worker rendered,
+  as PDF/A-3u, in this process, one after another; and the service, with
+  the slice's jobs enqueued in one transaction, timed from the enqueue to
+  the last certificate READY. ``--documents`` documents each;
 * service latency: ``--latency-samples`` jobs one at a time, and as many
   ``POST /api/v1/documents`` requests one at a time, each timed until READY
   by polling the database every 5 ms.
@@ -77,6 +78,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_BASE_URL = "https://edulink.example"
 CURSOR_SECRET = "bench-cursor-secret-documents"  # noqa: S105 - a throwaway key
 POLL_SECONDS = 0.005
+SLICE = 10
 WARMUP_DOCUMENTS = 3
 DAY = 24 * 3600
 
@@ -86,6 +88,7 @@ class Options:
     runs: int
     documents: int
     latency_samples: int
+    concurrency: int
 
     @property
     def per_run(self) -> int:
@@ -209,15 +212,17 @@ def seed(database_url: str, count: int) -> list[uuid.UUID]:
 
 
 @contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """Run one documents worker with one job at a time, until the block ends."""
+def worker_process(
+    env: dict[str, str], concurrency: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run one documents worker until the block ends."""
     command = [
         str(Path(sys.executable).parent / "flask"),
         "--app",
         "documents.app:create_app",
         "worker",
         "--concurrency",
-        "1",
+        str(concurrency),
         "--poll-interval",
         "0.5",
     ]
@@ -291,12 +296,12 @@ class Service:
             time.sleep(POLL_SECONDS)
         raise TimeoutError("documents did not become READY in time")
 
-    def throughput(self, applications: Sequence[uuid.UUID]) -> float:
-        """Return certificates per minute for a batch of jobs enqueued at once."""
+    def drain_seconds(self, applications: Sequence[uuid.UUID]) -> float:
+        """Enqueue a job per application at once; return the seconds until all READY."""
         started = time.perf_counter()
         self.enqueue(applications)
         self.wait_ready(applications)
-        return len(applications) * 60 / (time.perf_counter() - started)
+        return time.perf_counter() - started
 
     def job_latencies(self, applications: Sequence[uuid.UUID]) -> list[float]:
         """Return the ms from enqueueing each job, one at a time, to READY."""
@@ -356,14 +361,22 @@ def bare_renders(html: str, count: int) -> list[float]:
 def run_once(
     service: Service, html: str, batch: Sequence[uuid.UUID], samples: int
 ) -> RunResult:
-    """Measure the baseline, then the service, on fresh placements of ``batch``."""
+    """Measure the service and the baseline on fresh placements of ``batch``.
+
+    Throughput alternates slices of ``SLICE`` documents between the two, so
+    both see the same load when other work shares the machine.
+    """
     throughput_batch = batch[2 * samples :]
-    bare = bare_renders(html, len(throughput_batch))
-    throughput = service.throughput(throughput_batch)
+    bare: list[float] = []
+    service_seconds = 0.0
+    for start in range(0, len(throughput_batch), SLICE):
+        chunk = throughput_batch[start : start + SLICE]
+        bare += bare_renders(html, len(chunk))
+        service_seconds += service.drain_seconds(chunk)
     job_latencies = service.job_latencies(batch[:samples])
     request_latencies = service.request_latencies(batch[samples : 2 * samples])
     return RunResult(
-        service_per_minute=throughput,
+        service_per_minute=len(throughput_batch) * 60 / service_seconds,
         job_p50_ms=statistics.median(job_latencies),
         request_p50_ms=statistics.median(request_latencies),
         bare_per_minute=len(bare) * 60_000 / sum(bare),
@@ -419,9 +432,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--latency-samples", type=int, default=10, help="Sequential requests per run"
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="The worker's --concurrency (jobs in threads at once)",
+    )
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL)
     args = parser.parse_args(argv)
-    options = Options(args.runs, args.documents, args.latency_samples)
+    options = Options(args.runs, args.documents, args.latency_samples, args.concurrency)
     logging.basicConfig(level=logging.WARNING)
     # The threaded test servers log every request at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -467,7 +486,7 @@ def measure(database_url: str, options: Options) -> list[RunResult]:
             **os.environ,
             **{key.upper(): str(value) for key, value in service_settings.items()},
         }
-        stack.enter_context(worker_process(env))
+        stack.enter_context(worker_process(env, options.concurrency))
 
         admin = tokens.mint(Role.system_admin, subject=uuid.uuid4(), expires_in=DAY)
         service = Service(
@@ -475,7 +494,7 @@ def measure(database_url: str, options: Options) -> list[RunResult]:
         )
         fonts = Fonts.from_dir(app.extensions["edulink.settings"].font_dir)
 
-        service.throughput(applications[:WARMUP_DOCUMENTS])
+        service.drain_seconds(applications[:WARMUP_DOCUMENTS])
         html = service.certificate_html(fonts)
         bare_renders(html, WARMUP_DOCUMENTS)
 

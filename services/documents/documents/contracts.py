@@ -88,11 +88,18 @@ NOTIFY = JobContract(
 )
 
 
+# Renders run before waiting certificate requests, so under a backlog the
+# worker finishes documents it has started, and reads the next document's
+# data while another renders.
+RENDER_PRIORITY = 10
+
+
 def enqueue_render(session: Session, document_id: uuid.UUID) -> None:
     Queue(QUEUE, session=session).enqueue_call(
         RENDER_DOCUMENT,
         kwargs={"document_id": document_id},
         job_id=f"document:{document_id}:render",
+        priority=RENDER_PRIORITY,
     )
 
 
