@@ -2,9 +2,10 @@
 
 It creates the database if it is missing, installs the job tables and
 migrates each service. Then it starts one gunicorn per app, plus the app's
-worker if its CLI has a ``worker`` command, an SMTP sink when the notifications
-service exists, and the nginx gateway on GATEWAY_PORT (8080) when the gateway
-app exists. It prints the URLs once every ``/readyz`` returns 200.
+worker if its CLI has a ``worker`` command, an SMTP sink and the development
+Pusher server when the notifications service exists, and the nginx gateway
+on GATEWAY_PORT (8080) when the gateway app exists. It prints the URLs once
+every ``/readyz`` returns 200.
 
 Ctrl-C or SIGTERM stops every child: SIGTERM to each child's process group,
 a grace period, then SIGKILL. If one child exits on its own,
@@ -21,6 +22,7 @@ import importlib.util
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -48,6 +50,7 @@ BIN = Path(sys.executable).parent
 # the installed gateway package as a namespace package.
 RUN_DIR = ROOT / "var" / "run"
 NGINX_RUNTIME_DIR = RUN_DIR / "nginx"
+MAIL_DIR = ROOT / "var" / "mail"
 DEFAULT_GATEWAY_PORT = "8080"
 POLL_INTERVAL = 0.5
 READY_REQUEST_TIMEOUT = 2.0
@@ -274,8 +277,54 @@ def smtp_sink_command(services: list[Service], env: dict[str, str]) -> list[str]
     if importlib.util.find_spec("aiosmtpd") is None:
         log.warning("aiosmtpd is not installed; no SMTP sink, mail will fail")
         return []
+    if importlib.util.find_spec("notifications.mail_sink") is not None:
+        # Keeps each message as an .eml file under var/mail/.
+        return [
+            sys.executable,
+            "-m",
+            "notifications.mail_sink",
+            f"--host={env['SMTP_HOST']}",
+            f"--port={env['SMTP_PORT']}",
+            f"--dir={MAIL_DIR}",
+        ]
     listen = f"{env['SMTP_HOST']}:{env['SMTP_PORT']}"
     return [sys.executable, "-m", "aiosmtpd", "--nosetuid", "--listen", listen]
+
+
+def pusher_server_command(services: list[Service], env: dict[str, str]) -> list[str]:
+    """Return the command of the development Pusher server, and point the apps at it.
+
+    It runs when the notifications service exists, unless REALTIME_BACKEND was
+    set by the caller. Browsers and tests connect to the WebSocket port
+    (PUSHER_WS_PORT, 6001); the service calls the HTTP API on PUSHER_PORT (6002).
+    The app secret is generated once under var/dev/.
+    """
+    if not any(service.name == "notifications" for service in services):
+        return []
+    if "REALTIME_BACKEND" in os.environ:
+        return []
+    if importlib.util.find_spec("notifications.pusher_server") is None:
+        return []
+    secret_file = ROOT / "var" / "dev" / "pusher_secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(32))
+        secret_file.chmod(0o600)
+    env.update(
+        REALTIME_BACKEND="pusher",
+        PUSHER_APP_ID=env.get("PUSHER_APP_ID", "100001"),
+        PUSHER_KEY=env.get("PUSHER_KEY", "edulink-dev"),
+        PUSHER_SECRET=secret_file.read_text().strip(),
+        PUSHER_HOST="127.0.0.1",
+        PUSHER_PORT=env.get("PUSHER_PORT", "6002"),
+        PUSHER_SSL="false",
+    )
+    return [
+        sys.executable,
+        "-m",
+        "notifications.pusher_server",
+        f"--ws-port={env.get('PUSHER_WS_PORT', '6001')}",
+        f"--http-port={env['PUSHER_PORT']}",
+    ]
 
 
 def prepare(services: list[Service], env: dict[str, str]) -> dict[str, bool]:
@@ -316,6 +365,12 @@ def start_all(
     """Start every child; return the summary lines to print once they are ready."""
     env = supervisor.env
     lines = []
+    pusher = pusher_server_command(services, env)
+    if pusher:
+        # Before the apps, so they read the Pusher settings it adds to env.
+        supervisor.start("pusher-server", pusher)
+        ws_url = f"ws://127.0.0.1:{env.get('PUSHER_WS_PORT', '6001')}/app/"
+        lines.append(("Pusher server", f"{ws_url}{env['PUSHER_KEY']} (WebSocket)"))
     for service in services:
         supervisor.start(service.name, gunicorn_command(service, processes_per_app))
         worker = ""
@@ -328,7 +383,7 @@ def start_all(
     if sink:
         supervisor.start("smtp-sink", sink)
         address = f"{env['SMTP_HOST']}:{env['SMTP_PORT']}"
-        lines.append(("SMTP sink", f"{address} (prints each message here)"))
+        lines.append(("SMTP sink", f"{address} (keeps each message in var/mail/)"))
 
     nginx = nginx_command(services, env)
     if nginx:
