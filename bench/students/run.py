@@ -263,7 +263,10 @@ def run_servers(
 
 
 def render_report(
-    args: argparse.Namespace, comparisons: Sequence[Comparison], postgres: str
+    args: argparse.Namespace,
+    comparisons: Sequence[Comparison],
+    postgres: str,
+    load_averages: tuple[float, float],
 ) -> str:
     config = GunicornConfig(args.workers, args.worker_class, args.threads)
     setup = {
@@ -278,6 +281,9 @@ def render_report(
         "random ids",
         "runs": f"{args.runs} runs of {args.duration} s per app and endpoint after "
         f"a {args.warmup} s warm-up, app order flipped every run",
+        "1-minute load average before and after": "{:.1f}, {:.1f}".format(
+            *load_averages
+        ),
     }
     table = results_table(comparisons, app_name="service", target_ratio=TARGET_RATIO)
     return facts_list(setup) + "\n\n" + table + "\n"
@@ -304,8 +310,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             endpoints = build_endpoints(student_ids, tokens, workdir, token_ttl)
             check_baseline(settings, endpoints)
             configure_logging("bench", "INFO")
+            load_before = os.getloadavg()[0]
             comparisons = run_servers(args, settings, endpoints, workdir)
-        report = render_report(args, comparisons, postgres_version(url))
+            load_after = os.getloadavg()[0]
+        report = render_report(
+            args, comparisons, postgres_version(url), (load_before, load_after)
+        )
     finally:
         drop_database(url)
         log.info("dropped the benchmark database")
