@@ -31,6 +31,7 @@ from pgqueuer.domain.errors import RetryRequested
 from pgqueuer.domain.models import Job as QueuedJob
 from pgqueuer.domain.models import Schedule
 from pgqueuer.domain.types import Channel, QueueExecutionMode
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from edulink.db import get_database, sqlalchemy_url
@@ -120,6 +121,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._running = 0
+        self._owned_engine: Engine | None = None
 
     @classmethod
     def for_app(
@@ -131,14 +133,18 @@ class Worker:
         url = database.engine.url.render_as_string(hide_password=False)
         options = options or WorkerOptions()
         name = f"{app.name}-worker-{os.getpid()}"
-        return cls(
+        sessions = handler_sessions(url, options=options, application_name=name)
+        worker = cls(
             registry,
             database_url=url,
-            sessions=handler_sessions(url, options=options, application_name=name),
+            sessions=sessions,
             app=app,
             options=options,
             name=name,
         )
+        # The worker built this pool, so it closes it when it stops.
+        worker._owned_engine = sessions.kw["bind"]
+        return worker
 
     def run(self, *, burst: bool = False, handle_signals: bool = False) -> None:
         """Process jobs until stopped; with ``burst``, until the queue is empty."""
@@ -163,6 +169,8 @@ class Worker:
             await asyncio.gather(*loops)
         finally:
             self._executor.shutdown(wait=True)
+            if self._owned_engine is not None:
+                self._owned_engine.dispose()
             log.info("worker %s stopped", self.name)
 
     def stop(self) -> None:
