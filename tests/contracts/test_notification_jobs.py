@@ -1,11 +1,12 @@
 """Producers' and the consumer's payload schemas of each notification job agree.
 
 Every service keeps its own copy of a job's payload model, because services
-never import each other. These tests import them all and check, field by
-field on their JSON schemas, that whatever a producer's model validates the
-notifications worker validates too: no field the consumer lacks, no field
-the consumer requires that the producer does not send, no type the consumer
-rejects, and no stricter length or pattern (except the gaps listed below).
+never import each other. These tests import them all and compare their JSON
+schemas field by field, so that whatever a producer's model validates the
+notifications worker validates too. They reject a field the consumer lacks,
+a field the consumer requires that the producer does not send, a type the
+consumer rejects, and a stricter length or pattern (except the gaps listed
+below).
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def test_producer_matches_consumer(module: str, producer: JobContract) -> None:
 
 
 def sample_payloads() -> list[tuple[str, pydantic.BaseModel]]:
-    """Payloads built with the producers' own models, as their code builds them."""
+    """Payloads built from sample values with the producers' own models."""
     samples = []
     for module, producer in load_producers():
         fields = producer.payload.model_fields

@@ -26,7 +26,10 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def run_jobs(app: Flask) -> None:
-    """Run the queued jobs that are due, in this process, until none is left."""
+    """Run the queued jobs in this process until the queue is empty.
+
+    A job waiting for a retry keeps the worker running until it is done.
+    """
     Worker.for_app(app, registry, FAST_OPTIONS).run(burst=True)
 
 

@@ -1,4 +1,4 @@
-"""Delivery faults in process: Pusher answering 5xx, payload limits, isolation."""
+"""Delivery faults in process: Pusher returning 5xx, and event size limits."""
 
 from __future__ import annotations
 

@@ -201,17 +201,16 @@ def test_event_arrives_after_pusher_restarts(stack, person) -> None:
     student = person(Role.student)
     stack.stop_pusher()
     enqueue_notify(student.user_id, job_id="e2e-outage")
-    push_job = "notification:{}:push"
     notification_id = wait_for(
         lambda: scalar(
             "SELECT id FROM notifications.notifications WHERE recipient_user_id = :u",
             u=student.user_id,
         )
     )
-    push_job = push_job.format(notification_id)
-    # The inbox has it while Pusher is down; wait for two failed attempts,
-    # so the next retry is 4 s away while the server restarts.
-    wait_for(lambda: job_attempts(push_job) >= 2, timeout=15)
+    push_job = f"notification:{notification_id}:push"
+    # The inbox has it while Pusher is down. After three failed attempts the
+    # next retry is 4 s away, time enough to restart and subscribe first.
+    wait_for(lambda: job_attempts(push_job) >= 3, timeout=15)
 
     stack.start_pusher()
     with stack.client(student) as client:
