@@ -1,4 +1,4 @@
-"""Delivery faults in process: Pusher returning 5xx, and event size limits."""
+"""Delivery faults in process: Pusher slow or returning 5xx, event size limits."""
 
 from __future__ import annotations
 
@@ -88,6 +88,25 @@ def test_pusher_5xx_is_retried(pusher_app, pusher_server, subscribed) -> None:
         pusher_server.set_fault(None)
         assert client.wait_for("notification.created", timeout=10)
     assert job_statuses("notifications.push_event") == ["finished"]
+
+
+def test_slow_pusher_times_out_and_retries(
+    pusher_app, pusher_server, subscribed
+) -> None:
+    client, user_id = subscribed
+    # Longer than the app's PUSHER_TIMEOUT of 2 s.
+    pusher_server.set_delay(3)
+    enqueue_notify(user_id)
+    try:
+        with running_worker(pusher_app):
+            wait_for(lambda: job_attempts(push_job_id()) >= 1, timeout=10)
+            pusher_server.set_delay(0)
+            wait_for(lambda: job_statuses("notifications.push_event") == ["finished"])
+    finally:
+        pusher_server.set_delay(0)
+    # The timed-out call may still have been delivered, so the client gets
+    # the event once or twice: at least once is the promise.
+    assert client.wait_for("notification.created", timeout=5)
 
 
 def push_job_id() -> str:

@@ -102,8 +102,9 @@ class PusherServer:
 
     Port 0 picks a free port; the bound ports are in :attr:`ws_port` and
     :attr:`http_port` once :meth:`start` returns. While :attr:`fault_status`
-    is set, every API call under ``/apps/`` returns that status, which
-    lets tests play a failing Pusher.
+    is set, every API call under ``/apps/`` returns that status, and
+    :attr:`fault_delay` delays each response by that many seconds, which
+    lets tests play a failing or slow Pusher.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class PusherServer:
         self.activity_timeout = activity_timeout
         self.pong_timeout = pong_timeout
         self.fault_status: int | None = None
+        self.fault_delay = 0.0
         self.events_published = 0
         self._channels: dict[str, dict[str, Subscriber]] = {}
         self._ws_server: Any = None
@@ -375,6 +377,8 @@ class PusherServer:
                     return
                 if request is None:
                     return
+                if self.fault_delay and request.path.startswith("/apps/"):
+                    await asyncio.sleep(self.fault_delay)
                 response = self._respond(request)
                 writer.write(response.encode(request.keep_alive))
                 await writer.drain()
@@ -579,6 +583,10 @@ class ServerThread:
     def set_fault(self, status: int | None) -> None:
         """Make every API call return ``status`` (None ends the fault)."""
         self._loop.call_soon_threadsafe(setattr, self.server, "fault_status", status)
+
+    def set_delay(self, seconds: float) -> None:
+        """Delay every API call's response by ``seconds`` (0 ends the fault)."""
+        self._loop.call_soon_threadsafe(setattr, self.server, "fault_delay", seconds)
 
     def subscription_count(self, channel: str) -> int:
         future = asyncio.run_coroutine_threadsafe(self._count(channel), self._loop)
