@@ -272,7 +272,11 @@ def unread_count(session: Session, *, actor: Principal) -> int:
 def mark_read(
     session: Session, *, actor: Principal, notification_id: uuid.UUID
 ) -> Notification:
-    """Mark one notification read; reading it again keeps the first read time."""
+    """Mark one notification read; reading it again keeps the first read time.
+
+    NOTE: an organisation's notification has one read state, so the first of
+    its staff to read it marks it read for all of them.
+    """
     notification = session.scalar(
         sa.select(Notification).where(
             Notification.id == notification_id, inbox_of(actor)

@@ -445,6 +445,7 @@ def _notify_owner(
 def _notify_assignee(
     session: Session, *, ticket: Ticket, message: TicketMessage
 ) -> None:
+    # NOTE: staff get no email, because tickets store only the assignee's id.
     if ticket.assignee_id is None:
         return
     code = format_tracking_code(ticket.tracking_code)

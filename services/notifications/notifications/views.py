@@ -67,7 +67,6 @@ alerts_blp = Blueprint(
 )
 
 USERS = tuple(role for role in Role if role is not Role.service)
-ANY_USER = tuple(Role)
 IF_MATCH = {
     "in": "header",
     "name": "If-Match",
