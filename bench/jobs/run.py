@@ -80,6 +80,9 @@ class Ping(pydantic.BaseModel):
 
 
 NOOP = JobContract("bench.noop", 1, Noop, consumer=QUEUE)
+NOOP_UNGUARDED = JobContract(
+    "bench.noop_unguarded", 1, Noop, consumer=QUEUE, run_once=False
+)
 PING = JobContract("bench.ping", 1, Ping, consumer=QUEUE)
 ledger_metadata = sa.MetaData(schema="bench")
 LEDGER = Ledger(ledger_metadata, queue=QUEUE)
@@ -112,13 +115,16 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 # Drain throughput.
 
 
-def drain_edulink(settings: Settings, sessions: sessionmaker[Session]) -> float:
+def drain_edulink(
+    settings: Settings, sessions: sessionmaker[Session], contract: JobContract = NOOP
+) -> float:
     """Drain no-op jobs with ``sessions`` built as ``flask worker`` builds them."""
     registry = JobRegistry(QUEUE)
-    registry.register(NOOP, lambda _payload, _context: None)
+    registry.register(contract, lambda _payload, _context: None)
     with sessions.begin() as session:
         specs = [
-            JobSpec(NOOP, QUEUE, Noop(n=n), new_job_id()) for n in range(settings.jobs)
+            JobSpec(contract, QUEUE, Noop(n=n), new_job_id())
+            for n in range(settings.jobs)
         ]
         insert_jobs(session, specs)
     worker = Worker(
@@ -374,6 +380,8 @@ def run(settings: Settings) -> str:
     for _ in range(settings.runs):
         record("drain edulink", drain_edulink(settings, worker_sessions))
         record("drain bare split", drain_bare(settings, split=True))
+        unguarded = drain_edulink(settings, worker_sessions, NOOP_UNGUARDED)
+        record("drain edulink unguarded", unguarded)
         record("drain bare stock", drain_bare(settings, split=False))
         record("enqueue edulink", enqueue_edulink(settings, sessions))
         record("enqueue bare", enqueue_bare(settings, sessions))
@@ -428,6 +436,11 @@ def report(
             "| measurement | edulink.jobs | bare pgqueuer | ratio |",
             "|---|---|---|---|",
             compare(drain, "drain edulink", "drain bare split"),
+            compare(
+                "same, jobs with run_once=False",
+                "drain edulink unguarded",
+                "drain bare split",
+            ),
             compare(
                 "same, bare on pgqueuer's own psycopg driver",
                 "drain edulink",

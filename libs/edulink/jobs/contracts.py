@@ -65,6 +65,11 @@ class JobContract:
     the service whose worker runs the job; None means any queue whose registry
     has a handler for it (used by platform jobs such as ``ledger.append``).
     ``upgrades[n]`` turns a version-n payload into a version n+1 one.
+
+    With ``run_once`` (the default) the worker marks the job finished in the
+    handler's transaction, so a job run again after a crash skips its handler.
+    Turn it off only for a handler that is idempotent by itself: its job then
+    costs no statement beyond the handler's own.
     """
 
     name: str
@@ -73,6 +78,7 @@ class JobContract:
     consumer: str | None
     retry: Retry = field(default_factory=lambda: Retry(max=3))
     upgrades: Mapping[int, PayloadUpgrade] = field(default_factory=dict)
+    run_once: bool = True
 
     def __post_init__(self) -> None:
         if not JOB_NAME.match(self.name):

@@ -40,8 +40,10 @@ class JobStatus(enum.StrEnum):
 # outcome, e.g. after `pgq queue clear` or a manual DELETE.
 QUEUE_ROW_MISSING = "the job's queue row was removed outside edulink.jobs"
 
-# A finished job's end time is when pgqueuer logged it successful: writing it
-# into jobs.job would cost every job another statement.
+# pgqueuer logs a job "successful" when its worker reports it done. That time
+# is a finished job's end, and for a job without the run-once guard the log
+# is the only record that it finished: writing it into jobs.job would cost
+# every job another statement.
 _JOB_COLUMNS = ", ".join(
     f"job.{column.name}" for column in job_table.columns if column.name != "ended_at"
 )
@@ -49,12 +51,14 @@ _SELECT_JOBS = sa.text(
     f"""
     SELECT {_JOB_COLUMNS}, queued.status::text AS queue_status,
            queued.execute_after > now() AS waiting,
-           CASE WHEN job.status = 'finished' THEN (
-               SELECT max(logged.created) FROM {QUEUE_LOG_TABLE} AS logged
-               WHERE logged.job_id = job.queue_job_id AND logged.status = 'successful'
-           ) ELSE job.ended_at END AS ended_at
+           COALESCE(job.ended_at, succeeded.at) AS ended_at,
+           succeeded.at IS NOT NULL AS succeeded
     FROM {job_table.fullname} AS job
     LEFT JOIN {QUEUE_TABLE} AS queued ON queued.id = job.queue_job_id
+    LEFT JOIN LATERAL (
+        SELECT max(logged.created) AS at FROM {QUEUE_LOG_TABLE} AS logged
+        WHERE logged.job_id = job.queue_job_id AND logged.status = 'successful'
+    ) AS succeeded ON true
     WHERE job.id = ANY(:ids)
     """
 )
@@ -136,7 +140,11 @@ class Job:
 
     @property
     def attempts(self) -> int:
-        """Handler runs that returned or raised; a killed run is not counted."""
+        """Handler runs that returned or raised.
+
+        A run killed mid-way is not counted, nor, for a job without the
+        run-once guard, a successful run.
+        """
         return self._data["attempts"]
 
     @property
@@ -339,6 +347,8 @@ def _status_of(data: dict[str, Any]) -> JobStatus:
         return JobStatus(stored)
 
     queue_status = data["queue_status"]
+    if queue_status is None and data["succeeded"] and stored == JobStatus.QUEUED:
+        return JobStatus.FINISHED
     if stored == JobStatus.FAILED or queue_status in (None, "failed"):
         return JobStatus.FAILED
     if queue_status == "picked":

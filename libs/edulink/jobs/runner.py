@@ -189,7 +189,8 @@ class JobRunner:
         payload: pydantic.BaseModel,
     ) -> Outcome:
         with self._sessions() as session, session.begin():
-            if not _claim(session, job.id):
+            run_once = registration.contract.run_once
+            if run_once and not _claim(session, job.id):
                 return self._unclaimed(session, job, envelope)
 
             context = JobContext(

@@ -50,6 +50,8 @@ LEDGER_APPEND = JobContract(
     consumer=None,
     # Appends fail only when the database does; keep trying for about an hour.
     retry=Retry(max=15),
+    # The unique event id already makes a repeated append a no-op.
+    run_once=False,
 )
 
 

@@ -37,6 +37,9 @@ FLAKY = JobContract(
     "worker_tests.flaky", 1, Work, consumer=None, retry=Retry(max=2, interval=0)
 )
 STRAY = JobContract("worker_tests.stray", 1, Work, consumer=None)
+UNGUARDED = JobContract(
+    "worker_tests.unguarded", 1, Work, consumer=None, retry=Retry(max=0), run_once=False
+)
 
 
 class WorkV1(pydantic.BaseModel):
@@ -281,6 +284,23 @@ def test_finished_job_not_run_twice(
         id=job.id,
     )
     assert leftover == 0
+
+
+def test_unguarded_job_finishes_from_log(
+    sessions: sessionmaker[Session], queue_name: str, run_burst: RunBurst
+) -> None:
+    seen: list[str] = []
+    registry = JobRegistry(queue_name)
+    registry.register(UNGUARDED, lambda payload, _context: seen.append(payload.label))
+    job = enqueue(sessions, queue_name, UNGUARDED, label="idempotent")
+
+    run_burst(registry)
+
+    done = fetch(sessions, job)
+    assert seen == ["idempotent"]
+    assert done.get_status(refresh=False) is JobStatus.FINISHED
+    assert done.ended_at is not None
+    assert done.attempts == 0
 
 
 def test_old_payload_version_upgraded(
