@@ -52,8 +52,8 @@ DEFAULTS = {
     "EMAIL_BACKEND": "smtp",
     "SMTP_HOST": "127.0.0.1",
     "SMTP_PORT": "1025",
-    # NOTE: no Pusher-compatible server runs locally yet, so real-time events
-    # stay in the notifications process.
+    # Real-time events stay in the notifications process unless `make up`
+    # starts the development Pusher server and switches this to "pusher".
     "REALTIME_BACKEND": "memory",
 }
 SERVICE_TOKEN_LIFETIME = timedelta(days=30)
