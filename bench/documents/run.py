@@ -2,13 +2,14 @@
 
 Run from the repository root::
 
-    .venv/bin/python -m bench.documents.run       # --runs 3 --documents 30
+    .venv/bin/python -m bench.documents.run   # --runs 5 --documents 30 --concurrency 1
 
 It creates a throwaway database, migrates the students, internships and
 documents schemas and inserts certified placements directly in SQL. The
 students and internships apps serve their real APIs from threads of this
 process, the documents app handles POST requests in-process, and one
-documents worker (``flask worker --concurrency 1``) runs in its own process.
+documents worker (``flask worker --concurrency N``, ``--concurrency`` here,
+default 1) runs in its own process.
 
 Certificates are requested as the internships service requests them on
 CERTIFIED: a ``documents.request_certificate`` job, whose handler reads the
@@ -22,7 +23,10 @@ measures, on placements not used before:
   the last certificate READY. ``--documents`` documents each;
 * service latency: ``--latency-samples`` jobs one at a time, and as many
   ``POST /api/v1/documents`` requests one at a time, each timed until READY
-  by polling the database every 5 ms.
+  by polling the database every 5 ms;
+* CPU seconds per document, from /proc: the worker, its render processes,
+  this process (the students and internships apps and the client), and the
+  PostgreSQL backends of the benchmark's database.
 
 It prints a Markdown report of medians and drops the database.
 """
@@ -60,6 +64,8 @@ import documents.app
 import internships.app
 import students.app
 from bench.common.machine import describe_machine
+from bench.documents import cpu
+from bench.documents.cpu import CpuSample
 from documents.contracts import CERTIFICATE_REQUEST
 from documents.models import DocumentKind
 from documents.rendering import Fonts, Imprint, document_html, verification_url
@@ -107,6 +113,9 @@ class RunResult:
     bare_per_minute: float
     bare_p50_ms: float
     render_p50_ms: float
+    service_cpu: CpuSample
+    bare_cpu_seconds: float
+    documents: int
 
 
 # Setup: database, apps, seed data.
@@ -252,6 +261,7 @@ class Service:
         self.client = client
         self.headers = headers
         self.connection = psycopg.connect(database_url, autocommit=True)
+        self.database = self.connection.info.dbname
         self.sessions = sessionmaker(create_engine(database_url, pool_size=2))
 
     def enqueue(self, applications: Sequence[uuid.UUID]) -> None:
@@ -359,7 +369,11 @@ def bare_renders(html: str, count: int) -> list[float]:
 
 
 def run_once(
-    service: Service, html: str, batch: Sequence[uuid.UUID], samples: int
+    service: Service,
+    html: str,
+    batch: Sequence[uuid.UUID],
+    samples: int,
+    worker_pid: int,
 ) -> RunResult:
     """Measure the service and the baseline on fresh placements of ``batch``.
 
@@ -368,11 +382,17 @@ def run_once(
     """
     throughput_batch = batch[2 * samples :]
     bare: list[float] = []
+    bare_cpu = 0.0
     service_seconds = 0.0
+    service_cpu = CpuSample(0.0, 0.0, 0.0, 0.0)
     for start in range(0, len(throughput_batch), SLICE):
         chunk = throughput_batch[start : start + SLICE]
+        cpu_before = time.process_time()
         bare += bare_renders(html, len(chunk))
+        bare_cpu += time.process_time() - cpu_before
+        before = cpu.sample(worker_pid, service.database)
         service_seconds += service.drain_seconds(chunk)
+        service_cpu = service_cpu + (cpu.sample(worker_pid, service.database) - before)
     job_latencies = service.job_latencies(batch[:samples])
     request_latencies = service.request_latencies(batch[samples : 2 * samples])
     return RunResult(
@@ -382,6 +402,9 @@ def run_once(
         bare_per_minute=len(bare) * 60_000 / sum(bare),
         bare_p50_ms=statistics.median(bare),
         render_p50_ms=statistics.median(service.render_ms(batch)),
+        service_cpu=service_cpu,
+        bare_cpu_seconds=bare_cpu,
+        documents=len(throughput_batch),
     )
 
 
@@ -392,28 +415,42 @@ def report(options: Options, results: Sequence[RunResult]) -> str:
     def med(name: str) -> float:
         return statistics.median(getattr(result, name) for result in results)
 
-    service_rate, bare_rate = med("service_per_minute"), med("bare_per_minute")
+    def cpu_ms(part: str) -> float:
+        return statistics.median(
+            getattr(r.service_cpu, part) * 1000 / r.documents for r in results
+        )
+
+    bare_cpu_ms = statistics.median(
+        r.bare_cpu_seconds * 1000 / r.documents for r in results
+    )
+    ratios = [r.service_per_minute / r.bare_per_minute for r in results]
     lines = [
-        f"Runs: {options.runs}; per run {options.documents} certificate jobs "
-        f"enqueued at once for throughput, and {options.latency_samples} jobs and "
-        f"{options.latency_samples} POST requests one at a time for latency.",
+        f"Runs: {options.runs}; per run {options.documents} certificates for "
+        f"throughput in slices of {SLICE}, and {options.latency_samples} jobs and "
+        f"{options.latency_samples} POST requests one at a time for latency. "
+        f"Worker: --concurrency {options.concurrency}.",
         "",
         "| | documents service, 1 worker | bare WeasyPrint | service / bare |",
         "|---|---:|---:|---:|",
-        f"| documents per minute | {service_rate:.0f} | {bare_rate:.0f} | "
-        f"{service_rate / bare_rate:.2f} |",
+        f"| documents per minute | {med('service_per_minute'):.0f} | "
+        f"{med('bare_per_minute'):.0f} | {statistics.median(ratios):.2f} |",
+        f"| CPU ms per document | {cpu_ms('total'):.0f} | {bare_cpu_ms:.0f} | "
+        f"{bare_cpu_ms / cpu_ms('total'):.2f} |",
         f"| latency p50, ms: job to READY | {med('job_p50_ms'):.0f} | "
         f"{med('bare_p50_ms'):.0f} | |",
         f"| latency p50, ms: POST to READY | {med('request_p50_ms'):.0f} | | |",
         "",
+        "Service CPU ms per document: "
+        f"worker {cpu_ms('worker'):.0f}, render processes {cpu_ms('render'):.0f}, "
+        f"students and internships apps with the benchmark's client "
+        f"{cpu_ms('this_process'):.0f}, PostgreSQL {cpu_ms('postgres'):.0f}.",
         f"Render step inside the worker (render process included), p50: "
         f"{med('render_p50_ms'):.0f} ms.",
         "",
         "Per run (service/min, bare/min, ratio): "
         + "; ".join(
-            f"{r.service_per_minute:.0f}, {r.bare_per_minute:.0f}, "
-            f"{r.service_per_minute / r.bare_per_minute:.2f}"
-            for r in results
+            f"{r.service_per_minute:.0f}, {r.bare_per_minute:.0f}, {ratio:.2f}"
+            for r, ratio in zip(results, ratios, strict=True)
         ),
         "",
         "Machine: "
@@ -486,7 +523,7 @@ def measure(database_url: str, options: Options) -> list[RunResult]:
             **os.environ,
             **{key.upper(): str(value) for key, value in service_settings.items()},
         }
-        stack.enter_context(worker_process(env, options.concurrency))
+        worker = stack.enter_context(worker_process(env, options.concurrency))
 
         admin = tokens.mint(Role.system_admin, subject=uuid.uuid4(), expires_in=DAY)
         service = Service(
@@ -502,7 +539,7 @@ def measure(database_url: str, options: Options) -> list[RunResult]:
         for number in range(options.runs):
             first = WARMUP_DOCUMENTS + number * options.per_run
             batch = applications[first : first + options.per_run]
-            result = run_once(service, html, batch, options.latency_samples)
+            result = run_once(service, html, batch, options.latency_samples, worker.pid)
             log.warning("run %d: %s", number + 1, result)
             results.append(result)
         return results

@@ -42,6 +42,8 @@ from documents.snapshots import (
 from documents.sources import PlacementFacts, Sources, snapshot_hash
 from edulink.auth import Principal, Role
 from edulink.errors import Conflict, NotFound, UnprocessableContent
+from edulink.ledger import LedgerAppend
+from edulink.logs import request_id_var
 from edulink.pagination import CursorCodec, Page, keyset_page, scope_of
 
 log = logging.getLogger(__name__)
@@ -440,19 +442,26 @@ def complete(
     document.render_ms = render_ms
     session.flush()
 
-    LEDGER.record_event(
+    # The render already runs in a job and the document's chain is new, so
+    # the event is appended here instead of in a ledger.append job of its own.
+    LEDGER.append(
         session,
-        entity_type="document",
-        entity_id=document.id,
-        event_type="document.issued",
-        actor=document.requested_by,
-        new={
-            "kind": document.kind,
-            "tracking_code": document.tracking_code,
-            "sha256": document.content_sha256,
-            "size": document.content_size,
-            "source_hash": document.source_hash,
-        },
+        LedgerAppend(
+            event_id=uuid.uuid4(),
+            entity_type="document",
+            entity_id=str(document.id),
+            event_type="document.issued",
+            actor=document.requested_by,
+            new={
+                "kind": document.kind,
+                "tracking_code": document.tracking_code,
+                "sha256": document.content_sha256,
+                "size": document.content_size,
+                "source_hash": document.source_hash,
+            },
+            occurred_at=issued_at,
+            request_id=request_id_var.get(),
+        ),
     )
     if document.notify_user_id is not None:
         contracts.enqueue_ready_notification(session, document)
