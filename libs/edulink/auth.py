@@ -264,7 +264,9 @@ class KeyCache:
             return
 
         self._keys = keys
-        self._loaded_at = now
+        # Freshness counts from when the keys arrived, not from when the slow
+        # request started.
+        self._loaded_at = self._clock()
         log.info(
             "loaded %d signing keys from %s: kids %s",
             len(keys),
