@@ -28,7 +28,9 @@ def create_database(server_url: str, prefix: str = "edulink_test") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(maintenance, autocommit=True) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parsed = make_url(sqlalchemy_url(server_url)).set(drivername="postgresql", database=name)
+    parsed = make_url(sqlalchemy_url(server_url)).set(
+        drivername="postgresql", database=name
+    )
     return parsed.render_as_string(hide_password=False)
 
 
@@ -37,7 +39,9 @@ def drop_database(url: str) -> None:
     maintenance, name = _server_url(url)
     with psycopg.connect(maintenance, autocommit=True) as connection:
         connection.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
         )
 
 
