@@ -186,6 +186,10 @@ def gunicorn_command(service: Service, workers: int) -> list[str]:
         str(workers),
         "--graceful-timeout",
         "10",
+        # A batch lookup of 200 ids is a request line of about 7,500 bytes,
+        # above gunicorn's default limit of 4,094. 8,190 is its maximum.
+        "--limit-request-line",
+        "8190",
         # gunicorn 27 opens a control socket at one path per user by default.
         # Every app started here would share it, and local runs do not use it.
         "--no-control-socket",
