@@ -456,9 +456,7 @@ def report(
                 0.5,
                 from_commit=False,
             ),
-            latency_row(
-                "enqueue call to handler start, p95 ms", 0.95, from_commit=False
-            ),
+            latency_row("enqueue call to handler, p95 ms", 0.95, from_commit=False),
             latency_row("commit to handler, p50 ms", 0.5, from_commit=True),
             latency_row("commit to handler, p95 ms", 0.95, from_commit=True),
             "",
