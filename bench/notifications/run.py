@@ -13,10 +13,12 @@ the events. Three measurements, each repeated ``--repeats`` times:
 - ``enqueue``: from committing a ``notifications.notify`` job to the
   ``notification.created`` event at the client subscribed to the user's
   private channel.
-- ``status change``: from sending an application transition to the
-  internships service over HTTP (SHORTLISTED, then REJECTED) to that event.
-  The request goes to the internships app directly: the nginx gateway is
-  not in the path.
+- ``status change``: from sending an application transition (SHORTLISTED,
+  then REJECTED) through the nginx gateway to that event. The gateway's
+  policy check verifies the token and counts the request (its app runs with
+  ``RATELIMIT_OVERRIDES`` high enough to admit every request). Without nginx
+  on the PATH, or with ``--direct``, the request goes to the internships app
+  directly and the report's label shows it.
 - ``alert``: a system admin posts an alert with ``--users`` recipients. It
   measures the time until every inbox row exists and the client on the
   alerts channel has the event.
@@ -29,13 +31,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,11 +76,17 @@ EVENT_TIMEOUT = 30.0
 
 
 @contextmanager
-def process(command: list[str], env: dict[str, str], log_path: Path, ready: str):
+def process(
+    command: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    ready: str,
+    cwd: Path = REPO_ROOT,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` until the block ends; wait for ``ready`` in its output."""
     with log_path.open("wb") as output:
         child = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=output, stderr=output
+            command, cwd=cwd, env=env, stdout=output, stderr=output
         )
     try:
         deadline = time.monotonic() + 30
@@ -245,7 +254,7 @@ def measure_status_changes(bench: Bench, count: int) -> list[float]:
     latencies = []
     for application_id, _user_id in pairs:
         for target in ("SHORTLISTED", "REJECTED"):
-            url = f"{bench.urls['internships']}/api/v1/applications/{application_id}"
+            url = f"{bench.urls['entry']}/api/v1/applications/{application_id}"
             etag = bench.http.get(url, headers=staff, timeout=30).headers["ETag"]
             body = {"to": target}
             if target == "REJECTED":
@@ -344,6 +353,77 @@ def migrate(database_url: str) -> None:
     upgrade(notifications.app.MIGRATIONS_DIR, database_url, "notifications")
 
 
+HIGH_LIMITS = '{"anonymous": "1000000/minute", "authenticated": "1000000/minute"}'
+
+
+@contextmanager
+def gateway(
+    env: dict[str, str], servers: dict[str, Server], log_dir: Path
+) -> Iterator[str]:
+    """Run the gateway app and nginx in front of the apps; yield nginx's URL.
+
+    Both run from ``log_dir``, because at the repository root the gateway/
+    project folder would shadow the installed gateway package.
+    """
+    app_port, nginx_port = free_port(), free_port()
+    gateway_env = {
+        **env,
+        "PYTHONPATH": "",
+        "JWKS_EXTRA_FILE": env["JWKS_FILE"],
+        "RATELIMIT_OVERRIDES": HIGH_LIMITS,
+        "EMAIL_DELIVERY": "memory",
+        "GATEWAY_PORT": str(nginx_port),
+        "GATEWAY_APP_UPSTREAM": f"127.0.0.1:{app_port}",
+        "GATEWAY_WORKER_PROCESSES": "1",
+        "GATEWAY_ACCESS_LOG": "off",
+    }
+    for name, server in servers.items():
+        gateway_env[f"GATEWAY_{name.upper()}_UPSTREAM"] = server.url.split("//")[1]
+    if os.geteuid() == 0:
+        gateway_env["GATEWAY_NGINX_USER"] = "nobody nogroup"
+
+    flask = [sys.executable, "-m", "flask", "--app", "gateway.app:create_app"]
+    subprocess.run(
+        [*flask, "db", "upgrade"],
+        cwd=log_dir,
+        env=gateway_env,
+        check=True,
+        capture_output=True,
+    )
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--bind=127.0.0.1:{app_port}",
+        "--workers=2",
+        "--no-control-socket",
+        "gateway.app:create_app()",
+    ]
+    nginx = [sys.executable, "-m", "gateway.nginx", "run"]
+    nginx.append(f"--runtime-dir={log_dir / 'nginx'}")
+    gateway_log = log_dir / "gateway.log"
+    with (
+        process(gunicorn, gateway_env, gateway_log, "Booting worker", log_dir),
+        process(nginx, gateway_env, log_dir / "nginx.log", "", log_dir),
+    ):
+        url = f"http://127.0.0.1:{nginx_port}"
+        wait_for_ok(f"{url}/.well-known/jwks.json", log_dir)
+        yield url
+
+
+def wait_for_ok(url: str, log_dir: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not return 200; see the logs in {log_dir}")
+        time.sleep(0.2)
+
+
 def start_stack(
     stack: ExitStack, env: dict[str, str], ports: dict[str, int], log_dir: Path
 ) -> dict[str, Server]:
@@ -428,6 +508,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             servers = start_stack(stack, env, ports, log_dir)
             bench = Bench(database_url, tokens, secret)
             bench.urls = {name: server.url for name, server in servers.items()}
+            bench.urls["entry"] = servers["internships"].url
+            if not args.direct:
+                bench.urls["entry"] = stack.enter_context(
+                    gateway(env, servers, log_dir)
+                )
             bench.client = stack.enter_context(
                 PusherTestClient(f"ws://127.0.0.1:{ports['ws']}", PUSHER["PUSHER_KEY"])
             )
@@ -454,9 +539,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "| measurement | samples per run | p50 ms | p95 ms | p95 range over runs |",
         "|---|---|---|---|---|",
     ]
+    path = "to internships" if args.direct else "through nginx"
     for key, label in (
         ("enqueue", "notify job committed -> WebSocket event"),
-        ("status", "internships transition request -> WebSocket event"),
+        ("status", f"transition request {path} -> WebSocket event"),
     ):
         runs = results[key]
         p50s = [percentile(run, 0.50) for run in runs]
@@ -497,6 +583,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs (default 3)")
     parser.add_argument(
         "--users", type=int, default=10_000, help="alert recipients (default 10000)"
+    )
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        default=shutil.which("nginx") is None,
+        help="send transitions to the internships app, not through nginx "
+        "(the default when nginx is not installed)",
     )
     parser.add_argument(
         "--server-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER_URL)
