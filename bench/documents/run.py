@@ -16,11 +16,11 @@ CERTIFIED: a ``documents.request_certificate`` job, whose handler reads the
 placement over REST, stores the document and enqueues its render. Each run
 measures, on placements not used before:
 
-* throughput, in slices of 10 documents that alternate between the two:
-  bare WeasyPrint rendering the HTML of a certificate the worker rendered,
-  as PDF/A-3u, in this process, one after another; and the service, with
-  the slice's jobs enqueued in one transaction, timed from the enqueue to
-  the last certificate READY. ``--documents`` documents each;
+* throughput, in slices of 10 documents that alternate between the two.
+  Bare WeasyPrint renders the HTML of a certificate the worker rendered, as
+  PDF/A-3u, in this process, one after another. The service gets the
+  slice's jobs enqueued in one transaction, timed from the enqueue to the
+  last certificate READY. Each side gets ``--documents`` documents;
 * service latency: ``--latency-samples`` jobs one at a time, and as many
   ``POST /api/v1/documents`` requests one at a time, each timed until READY
   by polling the database every 5 ms;
@@ -249,7 +249,7 @@ def worker_process(
 
 
 class Service:
-    """Asks the documents service for certificates and waits until they are READY.
+    """Client that requests certificates and waits until they are READY.
 
     ``enqueue`` sends the job the internships service sends on CERTIFIED;
     ``request`` sends ``POST /api/v1/documents``.

@@ -6,8 +6,8 @@ service shows that list only to the institution's admins and system admins,
 so it is read with the requester's own token. Students are looked up in batches of
 up to 200 ids per call.
 
-What a document prints is kept as a JSON snapshot with the document, and the
-SHA-256 of the snapshot tells whether a new request asks for changed data.
+What a document prints is kept as a JSON snapshot with the document. The
+SHA-256 of the snapshot shows whether a new request is for changed data.
 """
 
 from __future__ import annotations
