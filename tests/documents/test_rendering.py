@@ -157,6 +157,8 @@ def test_render_over_time_limit_fails(fonts: Fonts) -> None:
 
     with pytest.raises(RenderError, match=r"longer than the 0\.5 s limit"):
         slow.render(html, pdf_variant=None)
+    # The killed render process is replaced by a new one.
+    assert "After" in pdf_text(slow.render("<p>After</p>", pdf_variant=None))
 
 
 def test_render_over_memory_limit_fails(fonts: Fonts) -> None:
@@ -171,11 +173,16 @@ def test_render_over_memory_limit_fails(fonts: Fonts) -> None:
 
     with pytest.raises(RenderError, match="memory"):
         small.render(html, pdf_variant=None)
+    assert "After" in pdf_text(small.render("<p>After</p>", pdf_variant=None))
 
 
-def test_renderer_works_after_failures(renderer: IsolatedRenderer) -> None:
+def test_layout_error_fails_one_render(renderer: IsolatedRenderer) -> None:
+    # Deep nesting makes WeasyPrint's layout raise RecursionError.
+    html = "<div>" * 3000 + "x" + "</div>" * 3000
+
+    with pytest.raises(RenderError, match="RecursionError"):
+        renderer.render(html, pdf_variant=None)
     pdf = renderer.render("<p>Still rendering</p>", pdf_variant=None)
-
     assert "Still rendering" in pdf_text(pdf)
 
 
