@@ -196,3 +196,36 @@ def test_preference_needs_both_fields(client, person) -> None:
         headers=student.headers,
     )
     assert response.status_code == 422
+
+
+def test_read_tells_other_tabs(client, person, jobs, publisher) -> None:
+    student = person(Role.student)
+    fill_inbox(jobs, student.user_id, 1)
+    publisher.clear()
+    item = client.get("/api/v1/notifications", headers=student.headers).get_json()[
+        "items"
+    ][0]
+    client.post(
+        f"/api/v1/notifications/{item['id']}/read",
+        headers={**student.headers, "X-Socket-ID": "7.8"},
+    )
+    jobs()
+
+    (event,) = publisher.on_channel(f"private-user-{student.user_id}")
+    assert event.event == "notification.read"
+    assert event.data["notification_ids"] == [item["id"]]
+    assert event.data["refresh"] == [["notifications"]]
+    assert event.socket_id == "7.8"
+
+
+def test_read_all_with_nothing_unread_is_silent(
+    client, person, jobs, publisher
+) -> None:
+    student = person(Role.student)
+    response = client.post(
+        "/api/v1/notifications/read-all", json={}, headers=student.headers
+    )
+    jobs()
+
+    assert response.get_json() == {"updated": 0}
+    assert publisher.events == []

@@ -32,6 +32,8 @@ from notifications.realtime import encode_event_data, org_channel, user_channel
 log = logging.getLogger(__name__)
 
 NOTIFICATION_EVENT = "notification.created"
+# Sent to the reader's own channel, so their other tabs update the badge.
+READ_EVENT = "notification.read"
 INBOX_KEY = ["notifications"]
 
 QueryKeys = list[list[Any]]
@@ -269,8 +271,28 @@ def unread_count(session: Session, *, actor: Principal) -> int:
     return session.scalar(statement) or 0
 
 
+def _push_read(
+    session: Session, *, actor: Principal, data: dict[str, Any], socket_id: str | None
+) -> None:
+    """Tell the actor's other tabs and devices to refetch the inbox."""
+    assert actor.user_id is not None
+    Queue(QUEUE, session=session).enqueue_call(
+        PUSH_EVENT,
+        kwargs={
+            "channels": [user_channel(actor.user_id)],
+            "event": READ_EVENT,
+            "data": encode_event_data({**data, "refresh": [INBOX_KEY]}),
+            "socket_id": socket_id,
+        },
+    )
+
+
 def mark_read(
-    session: Session, *, actor: Principal, notification_id: uuid.UUID
+    session: Session,
+    *,
+    actor: Principal,
+    notification_id: uuid.UUID,
+    socket_id: str | None = None,
 ) -> Notification:
     """Mark one notification read; reading it again keeps the first read time.
 
@@ -288,11 +310,21 @@ def mark_read(
         notification.read_at = sa.func.now()  # type: ignore[assignment]
         session.flush()
         session.refresh(notification)
+        _push_read(
+            session,
+            actor=actor,
+            data={"notification_ids": [str(notification.id)]},
+            socket_id=socket_id,
+        )
     return notification
 
 
 def mark_all_read(
-    session: Session, *, actor: Principal, until: datetime | None = None
+    session: Session,
+    *,
+    actor: Principal,
+    until: datetime | None = None,
+    socket_id: str | None = None,
 ) -> int:
     """Mark every unread notification read, or those created up to ``until``.
 
@@ -306,7 +338,10 @@ def mark_all_read(
     )
     if until is not None:
         statement = statement.where(Notification.created_at <= until)
-    return session.execute(statement).rowcount  # type: ignore[attr-defined]
+    updated: int = session.execute(statement).rowcount  # type: ignore[attr-defined]
+    if updated:
+        _push_read(session, actor=actor, data={"all": True}, socket_id=socket_id)
+    return updated
 
 
 # Preferences

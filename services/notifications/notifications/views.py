@@ -156,11 +156,15 @@ class UnreadCount(MethodView):
 @notifications_blp.route("/<uuid:notification_id>/read")
 class ReadOne(MethodView):
     @notifications_blp.response(200, NotificationSchema)
+    @notifications_blp.doc(parameters=[SOCKET_HEADER])
     def post(self, notification_id: uuid.UUID) -> Any:
         """Mark one notification read."""
         actor = require_principal(*USERS)
         notification = services.mark_read(
-            db.session, actor=actor, notification_id=notification_id
+            db.session,
+            actor=actor,
+            notification_id=notification_id,
+            socket_id=_socket_id(),
         )
         db.session.commit()
         return notification
@@ -170,11 +174,12 @@ class ReadOne(MethodView):
 class ReadAll(MethodView):
     @notifications_blp.arguments(ReadAllSchema)
     @notifications_blp.response(200, ReadAllResultSchema)
+    @notifications_blp.doc(parameters=[SOCKET_HEADER])
     def post(self, data: dict[str, Any]) -> Any:
         """Mark all your notifications read, or those created up to `until`."""
         actor = require_principal(*USERS)
         updated = services.mark_all_read(
-            db.session, actor=actor, until=data.get("until")
+            db.session, actor=actor, until=data.get("until"), socket_id=_socket_id()
         )
         db.session.commit()
         return {"updated": updated}
