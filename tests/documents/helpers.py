@@ -350,3 +350,15 @@ def queued_jobs(queue: str) -> int:
             .select_from(job_table)
             .where(job_table.c.queue == queue, job_table.c.status == "queued")
         )
+
+
+def job_outcome(job_id: str) -> tuple[str, str | None]:
+    """Return the status and last error of the job ``job_id``."""
+    assert db.engine is not None
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            sa.select(job_table.c.status, job_table.c.error).where(
+                job_table.c.id == job_id
+            )
+        ).one()
+    return row.status, row.error

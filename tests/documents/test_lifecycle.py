@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
+from documents.contracts import CERTIFICATE_REQUEST
+from documents.db import db
 from documents.jobs import TOOLKIT_EXTENSION, Toolkit
 from documents.pdf_process import MIB, IsolatedRenderer, RenderLimits
+from edulink.jobs import Queue
 from tests.documents.helpers import (
     PROBLEM_JSON,
     Person,
     World,
+    job_outcome,
     report_body,
     request_document,
 )
@@ -196,6 +202,25 @@ def test_render_over_bound_fails_cleanly(
     assert "longer than the 0.01 s limit" in failed_now["failure_reason"]
     assert retried.status_code == 202
     assert _status(client, world.amina, retried.get_json()["id"]) == "READY"
+
+
+def test_job_for_unknown_application_fails(
+    world: World, run_worker: Callable[[], None]
+) -> None:
+    unknown = uuid.uuid4()
+    assert db.engine is not None
+    with Session(db.engine) as session, session.begin():
+        Queue("documents", session=session).enqueue_call(
+            CERTIFICATE_REQUEST,
+            kwargs={"application_id": unknown},
+            job_id=f"test:{unknown}",
+        )
+
+    run_worker()
+    status, error = job_outcome(f"test:{unknown}")
+
+    assert status == "failed"
+    assert f"Application {unknown} does not exist." in (error or "")
 
 
 def test_certificate_needs_certified_application(

@@ -30,7 +30,8 @@ from documents.models import LEDGER
 from documents.pdf_process import RenderError
 from documents.rendering import Fonts, PdfRenderer
 from documents.sources import Sources
-from edulink.jobs import JobContext, JobRegistry
+from edulink.errors import Conflict, NotFound
+from edulink.jobs import JobContext, JobRegistry, PermanentJobError
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,17 @@ def render_document(payload: RenderDocument, context: JobContext) -> None:
 
 @registry.handler(CERTIFICATE_REQUEST)
 def request_certificate(payload: CertificateRequest, context: JobContext) -> None:
-    """Issue the completion certificate of a newly CERTIFIED application."""
-    services.request_certificate_for_job(
-        context.session,
-        application_id=payload.application_id,
-        sources=toolkit().sources,
-        requested_by=context.actor or "internships",
-    )
+    """Issue the completion certificate of a newly CERTIFIED application.
+
+    An unknown application or a missing student profile fails the job at
+    once; an unreachable service raises, so the job is retried.
+    """
+    try:
+        services.request_certificate_for_job(
+            context.session,
+            application_id=payload.application_id,
+            sources=toolkit().sources,
+            requested_by=context.actor or "internships",
+        )
+    except (NotFound, Conflict) as error:
+        raise PermanentJobError(error.detail) from error
