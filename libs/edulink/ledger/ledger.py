@@ -105,7 +105,10 @@ class Ledger:
             raise ValueError(
                 f"this ledger records on queue {self.queue!r}, not {registry.queue!r}"
             )
-        registry.register(LEDGER_APPEND, self._handle_append)
+        # One append at a time per queue, taken in enqueue order: two changes
+        # to one entity commit one after the other, so their events enqueue
+        # in that order too, and the chain then follows the order of events.
+        registry.register(LEDGER_APPEND, self._handle_append, concurrency_limit=1)
 
     def _handle_append(self, payload: LedgerAppend, context: JobContext) -> None:
         self.append(context.session, payload)
