@@ -235,3 +235,22 @@ def test_ledger_endpoint_visibility(students_app, client, person):
     ]
     assert other.status_code == 404
     assert everything.status_code == 200
+
+
+def test_queue_health_for_system_admin(client, person):
+    admin = person(Role.system_admin)
+    make_institution(client, admin)
+
+    response = client.get("/api/v1/students/jobs/health", headers=admin.headers)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body, body
+
+
+def test_queue_health_hidden_from_students(client, person):
+    student = person(Role.student, email="w@example.com")
+
+    response = client.get("/api/v1/students/jobs/health", headers=student.headers)
+
+    assert response.status_code == 403

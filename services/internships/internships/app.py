@@ -8,6 +8,7 @@ from flask import Flask
 
 from edulink.app import create_service_app
 from edulink.http import service_client_from_settings
+from edulink.jobs.api import jobs_admin_blueprint
 from edulink.jobs.cli import register_cli
 from edulink.ledger.api import ledger_blueprint
 from edulink.settings import load_settings
@@ -42,6 +43,7 @@ def create_app(**settings_overrides: object) -> Flask:
             ledger_blueprint(
                 LEDGER, url_prefix="/api/v1/internships", can_view=can_view_ledger
             ),
+            jobs_admin_blueprint(SCHEMA, url_prefix="/api/v1/internships/jobs"),
         ],
         migrations_dir=MIGRATIONS_DIR,
         api_title="Edulink internships API",

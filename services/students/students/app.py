@@ -8,6 +8,7 @@ from flask import Flask
 
 from edulink.app import create_service_app
 from edulink.auth import Principal
+from edulink.jobs.api import jobs_admin_blueprint
 from edulink.jobs.cli import register_cli
 from edulink.ledger.api import ledger_blueprint
 from edulink.settings import load_settings
@@ -33,6 +34,7 @@ def create_app(**settings_overrides: object) -> Flask:
             ledger_blueprint(
                 LEDGER, url_prefix="/api/v1/students", can_view=_can_view_ledger
             ),
+            jobs_admin_blueprint(SCHEMA, url_prefix="/api/v1/students/jobs"),
         ],
         migrations_dir=MIGRATIONS_DIR,
         api_title="Edulink students API",
