@@ -159,3 +159,12 @@ def test_outsider_cannot_read_ledger(client, world, person):
     )
 
     assert response.status_code == 404
+
+
+def test_student_notification_carries_email_and_socket(client, world):
+    body = apply(client, world.student, world.opportunity["id"], X_Socket_ID="123.456")
+
+    [notification] = jobs_of(NOTIFY)
+    assert notification["recipient_email"] == "amina@kilima.example"
+    assert notification["socket_id"] == "123.456"
+    assert ["applications", body.get_json()["id"]] in notification["refresh"]

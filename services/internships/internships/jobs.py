@@ -20,12 +20,14 @@ Jobs and when they are enqueued (the queue is the consuming service):
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 import sqlalchemy as sa
+from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
 from edulink.auth import Principal
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 QUEUE = "internships"
 IDEMPOTENCY_RECORD_LIFETIME = timedelta(hours=24)
 REMINDER_LEAD_TIME = timedelta(hours=24)
+# Pusher socket ids look like "123.456".
+SOCKET_ID = re.compile(r"\d{1,20}\.\d{1,20}")
 
 
 class Payload(pydantic.BaseModel):
@@ -55,11 +59,37 @@ class Notification(Payload):
 
     recipient_user_id: uuid.UUID | None = None
     recipient_org_id: uuid.UUID | None = None
+    recipient_email: (
+        Annotated[
+            str,
+            pydantic.StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"),
+        ]
+        | None
+    ) = None
+    recipient_name: (
+        Annotated[str, pydantic.StringConstraints(max_length=200)] | None
+    ) = None
     kind: str
     title: str
     body: str
     entity_type: str
     entity_id: uuid.UUID
+    refresh: (
+        Annotated[
+            list[
+                Annotated[
+                    list[Annotated[str, pydantic.StringConstraints(max_length=100)]],
+                    pydantic.Field(min_length=1, max_length=8),
+                ]
+            ],
+            pydantic.Field(max_length=20),
+        ]
+        | None
+    ) = None
+    socket_id: (
+        Annotated[str, pydantic.StringConstraints(pattern=r"^\d{1,20}\.\d{1,20}$")]
+        | None
+    ) = None
 
     @pydantic.model_validator(mode="after")
     def _one_recipient(self) -> Notification:
@@ -134,6 +164,14 @@ PURGE_IDEMPOTENCY = JobContract(
 # Producing: the effects of one status change
 
 
+def acting_socket_id() -> str | None:
+    """Return the acting client's Pusher socket id, so its own tab is skipped."""
+    if not has_request_context():
+        return None
+    value = request.headers.get("X-Socket-ID", "")
+    return value if SOCKET_ID.fullmatch(value) else None
+
+
 def _enqueue(session: Session, contract: JobContract, job_id: str, **payload) -> None:
     assert contract.consumer is not None
     Queue(contract.consumer, session=session).enqueue_call(
@@ -178,11 +216,15 @@ def enqueue_status_change(
         NOTIFY,
         f"{prefix}:notify-student",
         recipient_user_id=application.student_user_id,
+        recipient_email=snapshot.get("email"),
+        recipient_name=snapshot.get("full_name"),
         kind="application_status_changed",
         title=f"Your application is {status.lower()}",
         body=f"Your application to {opportunity.title!r} is now {status}.",
         entity_type="application",
         entity_id=application.id,
+        refresh=[["applications", str(application.id)], ["applications", "mine"]],
+        socket_id=acting_socket_id(),
     )
     if status == "WITHDRAWN":
         _enqueue(
@@ -196,6 +238,8 @@ def enqueue_status_change(
             f"{application.reason}",
             entity_type="application",
             entity_id=application.id,
+            refresh=[["applications", str(application.id)], ["applications"]],
+            socket_id=acting_socket_id(),
         )
     if status in ("COMPLETED", "CERTIFIED"):
         _enqueue(
