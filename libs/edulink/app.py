@@ -6,12 +6,12 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api, Blueprint
 
 from edulink.auth import init_auth, verifier_from_settings
 from edulink.db import Database
-from edulink.errors import register_error_handlers
+from edulink.errors import BadRequest, register_error_handlers
 from edulink.health import init_health
 from edulink.logs import configure_logging, init_request_ids
 from edulink.migrations import register_db_cli
@@ -58,6 +58,7 @@ def create_service_app(
     )
 
     init_request_ids(app)
+    app.before_request(reject_nul_in_query)
     database.init_app(app, settings.database_url, pool_size=settings.db_pool_size)
     init_auth(app, verifier_from_settings(settings))
 
@@ -72,3 +73,24 @@ def create_service_app(
     register_db_cli(app, migrations_dir, schema=name)
     log.info("%s app created", name)
     return app
+
+
+def reject_nul_in_query() -> None:
+    """Reject a NUL character in any query parameter with a 400 naming it.
+
+    PostgreSQL text cannot hold NUL, so such a value would otherwise fail
+    deep in a query as a 500.
+    """
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            field = name.replace("\x00", "")
+            raise BadRequest(
+                f"Query parameter {field!r} contains a NUL character. Remove it.",
+                errors=[
+                    {
+                        "location": "query",
+                        "field": field,
+                        "detail": "NUL characters are not allowed.",
+                    }
+                ],
+            )
