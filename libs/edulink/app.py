@@ -11,7 +11,7 @@ from flask_smorest import Api, Blueprint
 
 from edulink.auth import init_auth, verifier_from_settings
 from edulink.db import Database
-from edulink.errors import BadRequest, register_error_handlers
+from edulink.errors import UnprocessableContent, register_error_handlers
 from edulink.health import init_health
 from edulink.logs import configure_logging, init_request_ids
 from edulink.migrations import register_db_cli
@@ -76,7 +76,7 @@ def create_service_app(
 
 
 def reject_nul_in_query() -> None:
-    """Reject a NUL character in any query parameter with a 400 naming it.
+    """Reject a NUL character in any query parameter with a 422 naming it.
 
     PostgreSQL text cannot hold NUL, so such a value would otherwise fail
     deep in a query as a 500.
@@ -84,7 +84,7 @@ def reject_nul_in_query() -> None:
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
             field = name.replace("\x00", "")
-            raise BadRequest(
+            raise UnprocessableContent(
                 f"Query parameter {field!r} contains a NUL character. Remove it.",
                 errors=[
                     {

@@ -117,11 +117,11 @@ def test_trailing_newline_id_is_replaced(client, admin_headers):
     assert GENERATED.match(response.headers["X-Request-ID"])
 
 
-def test_nul_in_query_is_400(client, auth):
+def test_nul_in_query_is_422(client, auth):
     response = client.get(
         "/api/v1/students/ledger?entity_type=a%00b", headers=auth(Role.system_admin)
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["errors"][0]["field"] == "entity_type"
