@@ -2,7 +2,8 @@
 
 The app owns identity (accounts, sign-in tokens, signing keys, service
 clients) and runs the ``/_policy`` check that nginx calls. nginx routes
-``/api/v1/auth``, ``/api/v1/accounts`` and ``/.well-known/jwks.json`` here.
+``/api/v1/auth``, ``/api/v1/accounts``, ``/.well-known/jwks.json`` and the
+API docs page ``/api/docs`` here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from edulink.settings import load_settings
 from gateway.cli import register_cli
 from gateway.components import EXTENSION, Components
 from gateway.db import db
+from gateway.docs import docs_blp
 from gateway.keys import TokenSigner, local_verifier
 from gateway.mail import EmailOutbox, JobOutbox, MemoryOutbox
 from gateway.models import SCHEMA
@@ -77,6 +79,7 @@ def create_app(**settings_overrides: object) -> Flask:
     api.register_blueprint(auth_blp)
     app.register_blueprint(jwks_blp)
     app.register_blueprint(policy_blp)
+    app.register_blueprint(docs_blp)
     register_error_handlers(app)
 
     limiter = init_limiter(app, settings)

@@ -62,6 +62,7 @@ ROUTES = (
     Route(_prefixes("documents", "verify"), "documents"),
     Route(_prefixes("auth", "accounts"), "gateway_app"),
     Route(r"^/\.well-known/jwks\.json$", "gateway_app"),
+    Route(r"^/api/docs$", "gateway_app"),
 )
 
 
