@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, request
 from flask_smorest import Api, Blueprint
@@ -58,7 +60,7 @@ def create_service_app(
     )
 
     init_request_ids(app)
-    app.before_request(reject_nul_in_query)
+    app.before_request(reject_nul_characters)
     database.init_app(app, settings.database_url, pool_size=settings.db_pool_size)
     init_auth(app, verifier_from_settings(settings))
 
@@ -75,22 +77,53 @@ def create_service_app(
     return app
 
 
-def reject_nul_in_query() -> None:
-    """Reject a NUL character in any query parameter with a 422 naming it.
+# A JSON string escape of NUL that is not itself an escaped backslash.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def reject_nul_characters() -> None:
+    """Reject NUL characters in query parameters and JSON bodies with a 422.
 
     PostgreSQL text cannot hold NUL, so such a value would otherwise fail
-    deep in a query as a 500.
+    deep in a query as a 500. The error names the offending field.
     """
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
-            field = name.replace("\x00", "")
-            raise UnprocessableContent(
-                f"Query parameter {field!r} contains a NUL character. Remove it.",
-                errors=[
-                    {
-                        "location": "query",
-                        "field": field,
-                        "detail": "NUL characters are not allowed.",
-                    }
-                ],
-            )
+            _raise_nul("query", name.replace("\x00", ""))
+    if request.is_json and request.content_length:
+        body = request.get_data(cache=True)
+        if b"\x00" in body or _JSON_NUL.search(body):
+            data = request.get_json(silent=True)
+            _raise_nul("json", _path_with_nul(data) or "_body")
+
+
+def _path_with_nul(value: Any, path: str = "") -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, inner in items:
+        inner_path = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return inner_path.replace("\x00", "")
+        found = _path_with_nul(inner, inner_path)
+        if found is not None:
+            return found
+    return None
+
+
+def _raise_nul(location: str, field: str) -> None:
+    raise UnprocessableContent(
+        f"The {location} field {field!r} contains a NUL character. Remove it.",
+        errors=[
+            {
+                "location": location,
+                "field": field,
+                "detail": "NUL characters are not allowed.",
+            }
+        ],
+    )

@@ -125,3 +125,33 @@ def test_nul_in_query_is_422(client, auth):
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     assert response.get_json()["errors"][0]["field"] == "entity_type"
+
+
+def test_nul_in_nested_json_is_422(client, auth):
+    headers = auth(Role.student, email="n@example.com")
+
+    response = client.post(
+        "/api/v1/students/me",
+        json={"full_name": "Ann", "skills": ["SQL", "Py\u0000thon"]},
+        headers=headers,
+    )
+
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0] == {
+        "location": "json",
+        "field": "skills.1",
+        "detail": "NUL characters are not allowed.",
+    }
+
+
+def test_escaped_backslash_u0000_is_text(client, auth):
+    headers = auth(Role.student, email="n@example.com")
+
+    response = client.post(
+        "/api/v1/students/me",
+        json={"full_name": "Ann \\u0000 Wanjiku"},
+        headers=headers,
+    )
+
+    assert response.status_code == 201
+    assert response.get_json()["full_name"] == "Ann \\u0000 Wanjiku"

@@ -16,6 +16,7 @@ from documents.sources import HttpSources
 from documents.views import can_view_ledger, documents_blp, verify_blp
 from edulink.app import create_service_app
 from edulink.http import service_client_from_settings
+from edulink.jobs.api import jobs_admin_blueprint
 from edulink.jobs.cli import register_cli
 from edulink.ledger.api import ledger_blueprint
 from edulink.settings import load_settings
@@ -35,6 +36,7 @@ def create_app(**settings_overrides: object) -> Flask:
             ledger_blueprint(
                 LEDGER, url_prefix="/api/v1/documents", can_view=can_view_ledger
             ),
+            jobs_admin_blueprint(SCHEMA, url_prefix="/api/v1/documents/jobs"),
         ],
         migrations_dir=MIGRATIONS_DIR,
         api_title="Edulink documents API",
