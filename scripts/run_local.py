@@ -1,11 +1,12 @@
 """Run every Edulink app in this checkout on 127.0.0.1, for local development.
 
-It creates the database if it is missing, installs the job tables and
-migrates each service. Then it starts one gunicorn per app, plus the app's
-worker if its CLI has a ``worker`` command, an SMTP sink and the development
+It creates the database if it is missing, installs the job tables,
+migrates each service and loads the demo data of ``seed_demo.py`` once
+(``SEED_DEMO=0`` skips it). Then it starts one gunicorn per app, plus the
+app's worker if its CLI has a ``worker`` command, an SMTP sink and the development
 Pusher server when the notifications service exists, and the nginx gateway
 on GATEWAY_PORT (8080) when the gateway app exists. It prints the URLs once
-every ``/readyz`` returns 200.
+every ``/readyz`` returns 200, with the demo accounts.
 
 Ctrl-C or SIGTERM stops every child: SIGTERM to each child's process group,
 a grace period, then SIGKILL. If one child exits on its own,
@@ -41,6 +42,7 @@ from local_env import (
     local_environment,
     write_env_file,
 )
+from seed_demo import print_accounts, seed_for_local_run
 
 log = logging.getLogger("run_local")
 
@@ -394,6 +396,7 @@ def start_all(
         supervisor.start("nginx", nginx)
         url = f"http://127.0.0.1:{env.get('GATEWAY_PORT', DEFAULT_GATEWAY_PORT)}"
         lines.append(("nginx", f"{url} (public entry point, routes /api/v1/...)"))
+        lines.append(("API docs", f"{url}/api/docs"))
     return lines
 
 
@@ -418,6 +421,7 @@ def run(args: argparse.Namespace) -> int:
     env = local_environment()
     write_env_file(env)
     workers = prepare(services, env)
+    demo_accounts = seed_for_local_run(env)
 
     supervisor = Supervisor(env)
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -427,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
         checks = readiness_checks(services, env, "nginx" in supervisor.children)
         if wait_until_ready(supervisor, checks, args.ready_timeout):
             print_summary(lines)
+            print_accounts(demo_accounts)
             status = supervise(supervisor)
         else:
             status = 0 if supervisor.stop_signal is not None else 1
