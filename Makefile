@@ -27,6 +27,7 @@ help:
 	@echo "make up          install, migrate and run every app on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test        install, then run the whole test suite against PostgreSQL"
 	@echo "make lint        ruff format --check, ruff check and the import contracts"
+	@echo "make bench       run every benchmark (long) and rewrite the end of BENCHMARKS.md"
 	@echo "make dev-token ROLE=student [SUBJECT=uuid] [ORG='uuid uuid'] [EMAIL=a@b.c]"
 	@echo "                 print a token signed with the local development key"
 	@echo "make dev-env     write var/dev/local.env (secrets, JWKS path, URLs)"
@@ -64,6 +65,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/lint_imports.py
+
+# Installs wrk with apt-get (through sudo unless root) when it is missing.
+# BENCH_ARGS go to bench/run_all.py, e.g. BENCH_ARGS='--only gateway --quick'.
+.PHONY: bench
+bench: install
+	@command -v wrk >/dev/null || { \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); echo "installing wrk"; \
+		$$sudo apt-get install --yes wrk || \
+		{ $$sudo apt-get update && $$sudo apt-get install --yes wrk; }; }
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 dev-token: install
 	@$(PY) scripts/dev_token.py --role '$(ROLE)' \
