@@ -12,10 +12,10 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
 
-from edulink.app import BEARER_SCHEME
+from edulink.app import BEARER_SCHEME, reject_nul_characters
 from edulink.auth import init_auth
 from edulink.errors import register_error_handlers
 from edulink.health import init_health
@@ -68,6 +68,7 @@ def create_app(**settings_overrides: object) -> Flask:
     app.extensions["edulink.settings"] = settings
 
     init_request_ids(app)
+    app.before_request(_reject_nul_characters)
     db.init_app(app, settings.database_url, pool_size=settings.db_pool_size)
     parts = build_components(settings)
     app.extensions[EXTENSION] = parts
@@ -148,3 +149,10 @@ def build_components(settings: GatewaySettings) -> Components:
         tokens=tokens,
         policies=with_overrides(POLICIES, settings.ratelimit_overrides),
     )
+
+
+def _reject_nul_characters() -> None:
+    # The policy check answers nginx's auth_request, which passes on only
+    # 2xx, 401 and 403; the service behind it validates the request itself.
+    if request.endpoint != "policy.check":
+        reject_nul_characters()

@@ -86,6 +86,28 @@ def test_register_rejects_invalid_email(http):
     assert response.status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/v1/accounts",
+            {"email": "a@b.example", "password": PASSWORD, "name": "K\u0000ip"},
+            "name",
+        ),
+        (
+            "/api/v1/auth/login",
+            {"email": "a\u0000@b.example", "password": PASSWORD},
+            "email",
+        ),
+    ],
+)
+def test_nul_in_body_is_422(http, path, body, field):
+    response = http.post(path, json=body)
+
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == field
+
+
 def test_verification_link_verifies_once(http, outbox):
     email = unique_email()
     register(http, email)
