@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json, request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -211,6 +212,20 @@ def _handle_stale_data(_error: StaleDataError) -> Response:
     )
 
 
+def _handle_database_unavailable(error: OperationalError) -> Response:
+    # Lost connections, a server restarting, timeouts and deadlocks: all pass,
+    # so the client is told to retry rather than shown an internal error.
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.path, error.orig
+    )
+    return problem_response(
+        503,
+        detail="The database is unavailable for a moment. Retry the request.",
+        slug="service-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def _handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return problem_response(
@@ -225,4 +240,5 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ProblemError, _handle_problem)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(StaleDataError, _handle_stale_data)
+    app.register_error_handler(OperationalError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)

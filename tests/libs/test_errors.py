@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 from flask_smorest import abort
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from edulink import errors, logs
@@ -299,3 +300,15 @@ def test_handled_problem_is_not_logged_as_error(app, json_logs):
     app.test_client().get("/conflict")
 
     assert [line for line in json_logs() if line["level"] == "ERROR"] == []
+
+
+def test_database_unavailable_is_503(app):
+    @app.get("/database-down")
+    def database_down():
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    response = app.test_client().get("/database-down")
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"] == "5"
