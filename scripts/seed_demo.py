@@ -5,7 +5,8 @@ institutions, employers, opportunities, students, applications and demo
 accounts (ids included). Dates are relative to today, so OPEN opportunities
 always have a future deadline. Rows go in with COPY in one transaction. The
 row in ``demo.seed_runs`` records that the data is there, so a second run
-inserts nothing. Schemas of apps missing from the checkout are skipped.
+inserts nothing, and ``demo.accounts`` keeps the demo accounts (with their
+published password) that later runs print. Schemas of apps missing from the checkout are skipped.
 
 Usage: ``.venv/bin/python scripts/seed_demo.py`` (``make up`` calls it unless
 ``SEED_DEMO=0``).
@@ -555,15 +556,49 @@ def account_rows(accounts: Sequence[DemoAccount]) -> list[tuple[Any, ...]]:
 
 
 def already_seeded(connection: psycopg.Connection[Any]) -> bool:
+    """Create the marker tables if needed; tell whether this seed was loaded."""
     connection.execute("CREATE SCHEMA IF NOT EXISTS demo")
     connection.execute(
         "CREATE TABLE IF NOT EXISTS demo.seed_runs ("
         " seed integer PRIMARY KEY, seeded_at timestamptz NOT NULL DEFAULT now())"
     )
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS demo.accounts ("
+        " email text PRIMARY KEY, position integer NOT NULL,"
+        " name text NOT NULL, role text NOT NULL,"
+        " user_id uuid NOT NULL, org_ids uuid[] NOT NULL, password text NOT NULL)"
+    )
     row = connection.execute(
         "SELECT 1 FROM demo.seed_runs WHERE seed = %s", (SEED,)
     ).fetchone()
     return row is not None
+
+
+def loaded_accounts(connection: psycopg.Connection[Any]) -> list[DemoAccount]:
+    """Return the demo accounts as loaded, which an older generator may have made."""
+    rows = connection.execute(
+        "SELECT email, name, role, user_id, org_ids, password FROM demo.accounts"
+        " ORDER BY position"
+    ).fetchall()
+    return [
+        DemoAccount(email, name, role, user_id, tuple(org_ids), password)
+        for email, name, role, user_id, org_ids, password in rows
+    ]
+
+
+def record_accounts(
+    connection: psycopg.Connection[Any], accounts: Sequence[DemoAccount]
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO demo.accounts"
+            " (email, position, name, role, user_id, org_ids, password)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (a.email, n, a.name, a.role, a.user_id, list(a.org_ids), a.password)
+                for n, a in enumerate(accounts)
+            ],
+        )
 
 
 def seed_demo(database_url: str) -> list[DemoAccount]:
@@ -574,10 +609,11 @@ def seed_demo(database_url: str) -> list[DemoAccount]:
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
         if already_seeded(connection):
             log.info("demo data is already loaded (demo.seed_runs); nothing to do")
-            return dataset.accounts
+            return loaded_accounts(connection)
         tables = existing_schemas(connection)
         if "gateway.accounts" in tables:
             dataset.rows["gateway.accounts"] = account_rows(dataset.accounts)
+            record_accounts(connection, dataset.accounts)
         for table in COLUMNS:
             if table not in tables:
                 log.info("%s does not exist; its demo rows are skipped", table)
@@ -586,7 +622,7 @@ def seed_demo(database_url: str) -> list[DemoAccount]:
         connection.execute("INSERT INTO demo.seed_runs (seed) VALUES (%s)", (SEED,))
     counts = ", ".join(f"{len(rows)} {table}" for table, rows in dataset.rows.items())
     log.info("loaded demo data in %.1f s: %s", time.monotonic() - started, counts)
-    return dataset.accounts
+    return dataset.accounts if "gateway.accounts" in tables else []
 
 
 def seed_for_local_run(env: Mapping[str, str]) -> list[DemoAccount]:
