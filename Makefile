@@ -21,11 +21,12 @@ PROJECT_LIST := $(VENV)/.edulink-projects
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help install up test lint dev-token dev-env constraints FORCE
+.PHONY: help install up demo test lint dev-token dev-env constraints FORCE
 
 help:
 	@echo "make up          install, migrate and run every app on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test        install, then run the whole test suite against PostgreSQL"
+	@echo "make demo        walk one placement through the gateway of a running make up"
 	@echo "make lint        ruff format --check, ruff check and the import contracts"
 	@echo "make bench       run every benchmark (long) and rewrite the end of BENCHMARKS.md"
 	@echo "make dev-token ROLE=student [SUBJECT=uuid] [ORG='uuid uuid'] [EMAIL=a@b.c]"
@@ -54,6 +55,10 @@ install: $(INSTALL_STAMP)
 
 up: install
 	@exec $(PY) scripts/run_local.py
+
+# Needs `make up` running; EDULINK_URL and the other settings in scripts/demo.py.
+demo: install
+	@$(PY) scripts/demo.py
 
 # pytest exits with 5 when it collected no tests; that is a failure here too.
 test: install

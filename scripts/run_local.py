@@ -411,6 +411,44 @@ def readiness_checks(
     return checks
 
 
+def use_state_dir(state_dir: Path) -> None:
+    """Keep the run files and mail of this stack under ``state_dir``."""
+    global RUN_DIR, NGINX_RUNTIME_DIR, MAIL_DIR
+    RUN_DIR = state_dir / "run"
+    NGINX_RUNTIME_DIR = RUN_DIR / "nginx"
+    MAIL_DIR = state_dir / "mail"
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def shift_ports(
+    services: list[Service], env: dict[str, str], offset: int
+) -> list[Service]:
+    """Move every port of a second stack up by ``offset``; return the services.
+
+    Apps, nginx, the SMTP sink and the Pusher server all move, and the URLs
+    the apps call each other and the public base URL follow.
+    """
+    shifted = [Service(name=s.name, port=s.port + offset) for s in services]
+    gateway_port = int(env.get("GATEWAY_PORT", DEFAULT_GATEWAY_PORT)) + offset
+    public = f"http://127.0.0.1:{gateway_port}"
+    env.update(
+        GATEWAY_PORT=str(gateway_port),
+        SMTP_PORT=str(int(env["SMTP_PORT"]) + offset),
+        PUSHER_PORT=str(int(env.get("PUSHER_PORT", "6002")) + offset),
+        PUSHER_WS_PORT=str(int(env.get("PUSHER_WS_PORT", "6001")) + offset),
+        PUBLIC_BASE_URL=public,
+        APP_URL=public,
+    )
+    for service in shifted:
+        env[f"{service.name.upper()}_URL"] = service.url
+        env[f"GATEWAY_{service.name.upper()}_UPSTREAM"] = f"127.0.0.1:{service.port}"
+        if service.name == "gateway":
+            env["GATEWAY_APP_UPSTREAM"] = f"127.0.0.1:{service.port}"
+            if "JWKS_URL" in env:
+                env["JWKS_URL"] = f"{service.url}/.well-known/jwks.json"
+    return shifted
+
+
 def run(args: argparse.Namespace) -> int:
     services = discover_services()
     if not services:
@@ -419,7 +457,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     env = local_environment()
-    write_env_file(env)
+    if args.state_dir is not None:
+        use_state_dir(args.state_dir.resolve())
+    if args.port_offset:
+        services = shift_ports(services, env, args.port_offset)
+    # A second stack keeps its settings beside its state, not in var/dev/.
+    write_env_file(env, *([RUN_DIR / "local.env"] if args.state_dir else []))
     workers = prepare(services, env)
     demo_accounts = seed_for_local_run(env)
 
@@ -459,6 +502,20 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=15.0,
         help="seconds between SIGTERM and SIGKILL when stopping (default: 15)",
+    )
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=int(os.environ.get("EDULINK_PORT_OFFSET", "0")),
+        help="add this to every port, to run a second stack beside `make up` "
+        "(default: $EDULINK_PORT_OFFSET or 0)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=os.environ.get("EDULINK_STATE_DIR") or None,
+        help="folder for run files, mail and local.env instead of var/ "
+        "(default: $EDULINK_STATE_DIR)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="run_local: %(message)s")
