@@ -626,9 +626,9 @@ def seed_demo(database_url: str) -> list[DemoAccount]:
 
 
 def seed_for_local_run(env: Mapping[str, str]) -> list[DemoAccount]:
-    """Seed the database of a local run unless ``SEED_DEMO=0``; never raise.
+    """Seed the database of a local run unless ``SEED_DEMO=0``.
 
-    A failure is logged and the run goes on without demo accounts.
+    A database error is logged and the run goes on without demo accounts.
     """
     if env.get("SEED_DEMO", "1") == "0":
         log.info("SEED_DEMO=0: no demo data")
