@@ -6,7 +6,8 @@ accounts (ids included). Dates are relative to today, so OPEN opportunities
 always have a future deadline. Rows go in with COPY in one transaction. The
 row in ``demo.seed_runs`` records that the data is there, so a second run
 inserts nothing, and ``demo.accounts`` keeps the demo accounts (with their
-published password) that later runs print. Schemas of apps missing from the checkout are skipped.
+published password) that later runs print. Schemas of apps missing from the
+checkout are skipped.
 
 Usage: ``.venv/bin/python scripts/seed_demo.py`` (``make up`` calls it unless
 ``SEED_DEMO=0``).
