@@ -1,1 +1,1 @@
-"""Helpers for tests: throwaway databases, token minting, statement and call counting."""
+"""Test helpers: throwaway databases, token minting, statement and call counts."""

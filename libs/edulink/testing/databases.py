@@ -12,7 +12,7 @@ from edulink.db import sqlalchemy_url
 
 
 def _server_url(url: str) -> tuple[str, str]:
-    """Split ``url`` into a libpq URL of the maintenance database and the database name."""
+    """Split ``url`` into a libpq URL of the server and the database name."""
     parsed = make_url(sqlalchemy_url(url))
     name = parsed.database or "edulink"
     server = parsed.set(drivername="postgresql", database="postgres")
