@@ -18,9 +18,15 @@ SettingsT = TypeVar("SettingsT", bound="PlatformSettings")
 
 
 class PlatformSettings(BaseSettings):
-    """Settings every service reads. Variable names are the upper-case field names."""
+    """Settings every service reads. Variable names are the upper-case field names.
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
+    An empty variable counts as unset, so a deployment file can pass
+    ``${NAME:-}`` through for optional settings.
+    """
+
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, case_sensitive=False, env_ignore_empty=True
+    )
 
     database_url: str = Field(
         description="PostgreSQL URL, for example postgresql://localhost/edulink"

@@ -128,7 +128,7 @@ def test_no_jwks_source_exits(environ, capsys):
     assert "JWKS_FILE" in message
 
 
-@pytest.mark.parametrize("level", ["LOUD", "", "20"])
+@pytest.mark.parametrize("level", ["LOUD", "20"])
 def test_bad_log_level_exits(environ, capsys, level):
     environ.setenv("LOG_LEVEL", level)
 
@@ -181,3 +181,20 @@ def test_exit_message_says_what_to_fix(environ, capsys):
     message = _exit_message(capsys)
 
     assert message.startswith("invalid configuration")
+
+
+def test_empty_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("LOG_LEVEL", "")
+    monkeypatch.setenv("DB_POOL_SIZE", "")
+
+    settings = load_settings(
+        PlatformSettings,
+        database_url="postgresql://localhost/edulink",
+        jwt_issuer="issuer",
+        jwt_audience="edulink",
+        jwks_file="jwks.json",
+        cursor_secret="0123456789abcdef",
+    )
+
+    assert settings.log_level == "INFO"
+    assert settings.db_pool_size == 10
