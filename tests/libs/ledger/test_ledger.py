@@ -161,25 +161,6 @@ def test_parallel_jobs_keep_one_chain(
     assert report.entries == 40
 
 
-def test_chain_follows_event_order(
-    sessions: sessionmaker[Session], run_burst: RunBurst
-) -> None:
-    entity_id = entity()
-    for _ in range(3):
-        record(sessions, entity_id, count=10)
-
-    run_burst(
-        registry,
-        WorkerOptions(concurrency=8, heartbeat_timeout=5.0, dequeue_timeout=0.2),
-    )
-
-    entries = chain_of(sessions, entity_id)
-    recorded_order = [entry.old["n"] for entry in entries]
-    assert recorded_order == list(range(10)) * 3
-    occurred = [entry.occurred_at for entry in entries]
-    assert occurred == sorted(occurred)
-
-
 @pytest.mark.parametrize(
     "statement",
     [
