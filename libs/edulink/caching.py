@@ -8,10 +8,13 @@ so two clients editing one resource never overwrite each other silently.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
+from typing import Any
 
-from flask import Response, request
+import marshmallow as ma
+from flask import Response, json, request
 
 from edulink.errors import PreconditionFailed, PreconditionRequired
 
@@ -57,3 +60,45 @@ def with_etag(response: Response, tag: str) -> Response:
     response.set_etag(tag)
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+# OpenAPI description of the header every conditional write requires.
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "description": "The resource's current ETag",
+    "schema": {"type": "string"},
+}
+
+
+@functools.cache
+def shared_schema(schema: type[ma.Schema]) -> ma.Schema:
+    """Return one instance per schema class, because building one copies its fields."""
+    return schema()
+
+
+def entity_response(
+    schema: type[ma.Schema],
+    entity: Any,
+    *,
+    status: int = 200,
+    location: str | None = None,
+) -> Response:
+    """Serialise ``entity`` (with ``id`` and ``version``) and set its ETag.
+
+    A GET whose ``If-None-Match`` matches gets a 304 instead.
+    """
+    tag = entity_tag(entity.id, entity.version)
+    if status == 200 and request.method == "GET":
+        cached = not_modified(tag)
+        if cached is not None:
+            return cached
+    response = Response(
+        json.dumps(shared_schema(schema).dump(entity)),
+        status=status,
+        mimetype="application/json",
+    )
+    if location:
+        response.headers["Location"] = location
+    return with_etag(response, tag)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
@@ -27,7 +26,7 @@ from documents.schemas import (
     UploadVerificationSchema,
 )
 from edulink.auth import Principal, Role, bearer_token, require_principal
-from edulink.caching import entity_tag, not_modified, with_etag
+from edulink.caching import entity_tag, not_modified, shared_schema, with_etag
 from edulink.errors import Conflict
 from edulink.pagination import current_codec, page_body
 
@@ -48,15 +47,9 @@ ANY_USER = tuple(Role)
 PUBLIC = {"security": [{}]}
 
 
-@functools.cache
-def _shared_schema(schema: type[ma.Schema]) -> ma.Schema:
-    """Return one instance per schema class, because building one copies its fields."""
-    return schema()
-
-
 def _json(schema: type[ma.Schema], value: Any, *, status: int = 200) -> Response:
     return Response(
-        json.dumps(_shared_schema(schema).dump(value)),
+        json.dumps(shared_schema(schema).dump(value)),
         status=status,
         mimetype="application/json",
     )

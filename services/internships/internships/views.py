@@ -15,7 +15,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from edulink.auth import Role, bearer_token, current_principal, require_principal
-from edulink.caching import entity_tag, not_modified, require_if_match, with_etag
+from edulink.caching import (
+    IF_MATCH_PARAMETER,
+    entity_response,
+    entity_tag,
+    require_if_match,
+)
 from edulink.pagination import current_codec, page_body
 from internships import applications, services
 from internships.db import db
@@ -63,13 +68,6 @@ placements_blp = Blueprint(
 DIRECTORY_EXTENSION = "internships.student_directory"
 ANY_USER = tuple(Role)
 EMPLOYER_MANAGERS = (Role.system_admin, Role.employer_admin)
-IF_MATCH = {
-    "in": "header",
-    "name": "If-Match",
-    "required": True,
-    "description": "The resource's current ETag",
-    "schema": {"type": "string"},
-}
 IDEMPOTENCY_KEY = {
     "in": "header",
     "name": "Idempotency-Key",
@@ -79,23 +77,6 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
 }
 PUBLIC = {"security": [{}, {"bearerAuth": []}]}
-
-
-def _entity_response(
-    schema: type, entity: Any, *, status: int = 200, location: str | None = None
-) -> Response:
-    """Serialise ``entity`` with its ETag, or answer 304 to a matching GET."""
-    tag = entity_tag(entity.id, entity.version)
-    if status == 200 and request.method == "GET":
-        cached = not_modified(tag)
-        if cached is not None:
-            return cached
-    response = Response(
-        json.dumps(schema().dump(entity)), status=status, mimetype="application/json"
-    )
-    if location:
-        response.headers["Location"] = location
-    return with_etag(response, tag)
 
 
 def _directory() -> StudentDirectory:
@@ -130,7 +111,7 @@ class EmployerCollection(MethodView):
         employer = services.create_employer(db.session, actor=actor, data=data)
         db.session.commit()
         location = url_for("employers.EmployerById", employer_id=employer.id)
-        return _entity_response(EmployerSchema, employer, status=201, location=location)
+        return entity_response(EmployerSchema, employer, status=201, location=location)
 
 
 @employers_blp.route("/<uuid:employer_id>")
@@ -143,11 +124,11 @@ class EmployerById(MethodView):
         employer = services.get_employer(
             db.session, actor=actor, employer_id=employer_id
         )
-        return _entity_response(EmployerSchema, employer)
+        return entity_response(EmployerSchema, employer)
 
     @employers_blp.arguments(EmployerUpdateSchema)
     @employers_blp.response(200, EmployerSchema)
-    @employers_blp.doc(parameters=[IF_MATCH])
+    @employers_blp.doc(parameters=[IF_MATCH_PARAMETER])
     def patch(self, changes: dict[str, Any], employer_id: uuid.UUID) -> Response:
         """Change an employer. Its status is for system admins."""
         actor = require_principal(*EMPLOYER_MANAGERS)
@@ -159,7 +140,7 @@ class EmployerById(MethodView):
             db.session, actor=actor, employer=employer, changes=changes
         )
         db.session.commit()
-        return _entity_response(EmployerSchema, employer)
+        return entity_response(EmployerSchema, employer)
 
 
 @employers_blp.route("/<uuid:employer_id>/opportunities")
@@ -263,7 +244,7 @@ class OpportunityCollection(MethodView):
         location = url_for(
             "opportunities.OpportunityById", opportunity_id=opportunity.id
         )
-        return _entity_response(
+        return entity_response(
             OpportunitySchema, opportunity, status=201, location=location
         )
 
@@ -278,11 +259,11 @@ class OpportunityById(MethodView):
         opportunity = services.get_opportunity(
             db.session, actor=current_principal(), opportunity_id=opportunity_id
         )
-        return _entity_response(OpportunitySchema, opportunity)
+        return entity_response(OpportunitySchema, opportunity)
 
     @opportunities_blp.arguments(OpportunityUpdateSchema)
     @opportunities_blp.response(200, OpportunitySchema)
-    @opportunities_blp.doc(parameters=[IF_MATCH])
+    @opportunities_blp.doc(parameters=[IF_MATCH_PARAMETER])
     def patch(self, changes: dict[str, Any], opportunity_id: uuid.UUID) -> Response:
         """Change an opportunity, or its status (DRAFT, OPEN, CLOSED)."""
         actor = require_principal(*EMPLOYER_MANAGERS)
@@ -294,7 +275,7 @@ class OpportunityById(MethodView):
             db.session, opportunity=opportunity, changes=changes
         )
         db.session.commit()
-        return _entity_response(OpportunitySchema, opportunity)
+        return entity_response(OpportunitySchema, opportunity)
 
 
 @opportunities_blp.route("/<uuid:opportunity_id>/applications")
@@ -339,7 +320,7 @@ class OpportunityApplications(MethodView):
                 ),
             )
         db.session.commit()
-        return _entity_response(
+        return entity_response(
             ApplicationSchema, application, status=201, location=location
         )
 
@@ -385,14 +366,14 @@ class ApplicationById(MethodView):
         application = applications.get_application(
             db.session, actor=actor, application_id=application_id
         )
-        return _entity_response(ApplicationSchema, application)
+        return entity_response(ApplicationSchema, application)
 
 
 @applications_blp.route("/<uuid:application_id>/transitions")
 class ApplicationTransitions(MethodView):
     @applications_blp.arguments(TransitionSchema)
     @applications_blp.response(200, ApplicationSchema)
-    @applications_blp.doc(parameters=[IF_MATCH])
+    @applications_blp.doc(parameters=[IF_MATCH_PARAMETER])
     def post(self, data: dict[str, Any], application_id: uuid.UUID) -> Response:
         """Move an application to another status. Requires If-Match.
 
@@ -408,7 +389,7 @@ class ApplicationTransitions(MethodView):
             db.session, actor=actor, application=application, data=data
         )
         db.session.commit()
-        return _entity_response(ApplicationSchema, application)
+        return entity_response(ApplicationSchema, application)
 
 
 # Placements

@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
-import marshmallow as ma
-from flask import Response, current_app, json, request, url_for
+from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from edulink.auth import Role, current_principal, require_principal
-from edulink.caching import entity_tag, not_modified, require_if_match, with_etag
+from edulink.caching import (
+    IF_MATCH_PARAMETER,
+    entity_response,
+    entity_tag,
+    require_if_match,
+)
 from edulink.errors import BadRequest
 from edulink.pagination import PageQuerySchema, current_codec, page_body
 from notifications import alerts, services, subscriptions, support
@@ -67,13 +70,6 @@ alerts_blp = Blueprint(
 )
 
 USERS = tuple(role for role in Role if role is not Role.service)
-IF_MATCH = {
-    "in": "header",
-    "name": "If-Match",
-    "required": True,
-    "description": "The resource's current ETag",
-    "schema": {"type": "string"},
-}
 SOCKET_HEADER = {
     "in": "header",
     "name": "X-Socket-ID",
@@ -96,31 +92,6 @@ def _socket_id() -> str | None:
 
 def _app_url() -> str | None:
     return current_app.extensions["edulink.settings"].app_url
-
-
-@functools.cache
-def _shared_schema(schema: type[ma.Schema]) -> ma.Schema:
-    """Return one instance per schema class, because building one copies its fields."""
-    return schema()
-
-
-def _entity_response(
-    schema: type, entity: Any, *, status: int = 200, location: str | None = None
-) -> Response:
-    """Serialise ``entity`` with its ETag, or return 304 to a matching GET."""
-    tag = entity_tag(entity.id, entity.version)
-    if status == 200:
-        cached = not_modified(tag)
-        if cached is not None:
-            return cached
-    response = Response(
-        json.dumps(_shared_schema(schema).dump(entity)),
-        status=status,
-        mimetype="application/json",
-    )
-    if location:
-        response.headers["Location"] = location
-    return with_etag(response, tag)
 
 
 # Inbox
@@ -267,7 +238,7 @@ class Tickets(MethodView):
         )
         db.session.commit()
         location = url_for("support.TicketById", ticket_id=ticket.id)
-        return _entity_response(TicketSchema, ticket, status=201, location=location)
+        return entity_response(TicketSchema, ticket, status=201, location=location)
 
 
 @support_blp.route("/tickets/<uuid:ticket_id>")
@@ -278,11 +249,11 @@ class TicketById(MethodView):
         """Read a ticket you own, or any ticket as support staff."""
         actor = require_principal(*USERS)
         ticket = support.get_ticket(db.session, actor=actor, ticket_id=ticket_id)
-        return _entity_response(TicketSchema, ticket)
+        return entity_response(TicketSchema, ticket)
 
     @support_blp.arguments(TicketUpdateSchema)
     @support_blp.response(200, TicketSchema)
-    @support_blp.doc(parameters=[IF_MATCH, SOCKET_HEADER])
+    @support_blp.doc(parameters=[IF_MATCH_PARAMETER, SOCKET_HEADER])
     def patch(self, changes: dict[str, Any], ticket_id: uuid.UUID) -> Response:
         """Change status, priority or assignee (staff); owners may only close."""
         actor = require_principal(*USERS)
@@ -296,7 +267,7 @@ class TicketById(MethodView):
             socket_id=_socket_id(),
         )
         db.session.commit()
-        return _entity_response(TicketSchema, ticket)
+        return entity_response(TicketSchema, ticket)
 
 
 @support_blp.route("/tickets/<uuid:ticket_id>/messages")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from typing import Any
 
-import marshmallow as ma
-from flask import Response, json, jsonify, url_for
+from flask import Response, jsonify, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from edulink.auth import Role, require_principal
-from edulink.caching import entity_tag, not_modified, require_if_match, with_etag
+from edulink.caching import (
+    IF_MATCH_PARAMETER,
+    entity_response,
+    entity_tag,
+    require_if_match,
+)
 from edulink.pagination import PageQuerySchema, current_codec, page_body
 from students import services
 from students.db import db
@@ -48,38 +51,6 @@ institutions_blp = Blueprint(
 
 ANY_USER = tuple(Role)
 ADMINS = (Role.system_admin, Role.institution_admin)
-IF_MATCH = {
-    "in": "header",
-    "name": "If-Match",
-    "required": True,
-    "description": "The resource's current ETag",
-    "schema": {"type": "string"},
-}
-
-
-@functools.cache
-def _shared_schema(schema: type[ma.Schema]) -> ma.Schema:
-    """Return one instance per schema class, because building one copies its fields."""
-    return schema()
-
-
-def _entity_response(
-    schema: type, entity: Any, *, status: int = 200, location: str | None = None
-) -> Response:
-    """Serialise ``entity`` with its ETag, or answer 304 to a matching GET."""
-    tag = entity_tag(entity.id, entity.version)
-    if status == 200:
-        cached = not_modified(tag)
-        if cached is not None:
-            return cached
-    response = Response(
-        json.dumps(_shared_schema(schema).dump(entity)),
-        status=status,
-        mimetype="application/json",
-    )
-    if location:
-        response.headers["Location"] = location
-    return with_etag(response, tag)
 
 
 # Student profiles
@@ -93,7 +64,7 @@ class OwnProfile(MethodView):
         """Read your own student profile."""
         actor = require_principal(Role.student)
         student = services.get_own_profile(db.session, actor=actor)
-        return _entity_response(StudentSchema, student)
+        return entity_response(StudentSchema, student)
 
     @students_blp.arguments(StudentSchema)
     @students_blp.response(201, StudentSchema)
@@ -103,11 +74,11 @@ class OwnProfile(MethodView):
         student = services.create_profile(db.session, actor=actor, data=data)
         db.session.commit()
         location = url_for("students.StudentById", student_id=student.id)
-        return _entity_response(StudentSchema, student, status=201, location=location)
+        return entity_response(StudentSchema, student, status=201, location=location)
 
     @students_blp.arguments(StudentUpdateSchema)
     @students_blp.response(200, StudentSchema)
-    @students_blp.doc(parameters=[IF_MATCH])
+    @students_blp.doc(parameters=[IF_MATCH_PARAMETER])
     def patch(self, changes: dict[str, Any]) -> Response:
         """Change your own profile. Requires If-Match with the current ETag."""
         actor = require_principal(Role.student)
@@ -115,7 +86,7 @@ class OwnProfile(MethodView):
         require_if_match(entity_tag(student.id, student.version))
         services.update_profile(db.session, student=student, changes=changes)
         db.session.commit()
-        return _entity_response(StudentSchema, student)
+        return entity_response(StudentSchema, student)
 
 
 @students_blp.route("/me/claims")
@@ -145,7 +116,7 @@ class OwnClaims(MethodView):
         actor = require_principal(Role.student)
         claim = services.create_claim(db.session, actor=actor, data=data)
         db.session.commit()
-        return _entity_response(ClaimSchema, claim, status=201)
+        return entity_response(ClaimSchema, claim, status=201)
 
 
 @students_blp.route("")
@@ -180,7 +151,7 @@ class StudentById(MethodView):
         """Read one student you may see."""
         actor = require_principal(*ANY_USER)
         student = services.get_student(db.session, actor=actor, student_id=student_id)
-        return _entity_response(StudentSchema, student)
+        return entity_response(StudentSchema, student)
 
 
 # Institutions
@@ -214,7 +185,7 @@ class InstitutionCollection(MethodView):
         location = url_for(
             "institutions.InstitutionById", institution_id=institution.id
         )
-        return _entity_response(
+        return entity_response(
             InstitutionSchema, institution, status=201, location=location
         )
 
@@ -229,11 +200,11 @@ class InstitutionById(MethodView):
         institution = services.get_institution(
             db.session, actor=actor, institution_id=institution_id
         )
-        return _entity_response(InstitutionSchema, institution)
+        return entity_response(InstitutionSchema, institution)
 
     @institutions_blp.arguments(InstitutionUpdateSchema)
     @institutions_blp.response(200, InstitutionSchema)
-    @institutions_blp.doc(parameters=[IF_MATCH])
+    @institutions_blp.doc(parameters=[IF_MATCH_PARAMETER])
     def patch(self, changes: dict[str, Any], institution_id: uuid.UUID) -> Response:
         """Change an institution. Status and email domains are for system admins."""
         actor = require_principal(*ADMINS)
@@ -245,7 +216,7 @@ class InstitutionById(MethodView):
             db.session, actor=actor, institution=institution, changes=changes
         )
         db.session.commit()
-        return _entity_response(InstitutionSchema, institution)
+        return entity_response(InstitutionSchema, institution)
 
 
 @institutions_blp.route("/<uuid:institution_id>/departments")
