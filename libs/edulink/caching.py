@@ -1,9 +1,9 @@
 """Entity tags and conditional requests.
 
 A resource's ETag derives from its id and its optimistic-lock version, so it
-changes exactly when a write commits. GET answers 304 to a matching
-``If-None-Match``; writes require ``If-Match`` (428 without it, 412 when stale),
-so two clients editing one resource never overwrite each other silently.
+changes exactly when a write commits. A GET gets 304 for a matching
+``If-None-Match``. Writes require ``If-Match`` (428 without it, 412 when
+stale), so two clients editing one resource never overwrite each other.
 """
 
 from __future__ import annotations
