@@ -130,7 +130,12 @@ def run_benchmark(benchmark: Benchmark, *, quick: bool) -> Outcome:
             check=False,
         )
     seconds = time.monotonic() - started
-    report = process.stdout.decode(errors="replace").strip()
+    output = process.stdout.decode(errors="replace")
+    # The apps a benchmark starts in-process log JSON lines to stdout too;
+    # those belong in the log, not in the report.
+    report = "\n".join(
+        line for line in output.splitlines() if not line.startswith('{"level"')
+    ).strip()
     (LOG_DIR / f"{benchmark.name}.md").write_text(report + "\n")
     print(
         f"bench: {benchmark.name} exited with status {process.returncode} "
