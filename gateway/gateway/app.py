@@ -152,7 +152,7 @@ def build_components(settings: GatewaySettings) -> Components:
 
 
 def _reject_nul_characters() -> None:
-    # The policy check answers nginx's auth_request, which passes on only
-    # 2xx, 401 and 403; the service behind it validates the request itself.
+    # The policy check responds to nginx's auth_request, which passes on only
+    # 2xx, 401 and 403. The service behind it validates the request itself.
     if request.endpoint != "policy.check":
         reject_nul_characters()

@@ -43,7 +43,7 @@ SEND_EMAIL = JobContract(
 
 
 class EmailOutbox(Protocol):
-    """Where account emails go. ``send`` joins the caller's transaction."""
+    """Destination of account emails. ``send`` joins the caller's transaction."""
 
     def send(
         self, session: Session, *, to: str, template: str, context: dict[str, str]

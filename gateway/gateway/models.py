@@ -32,7 +32,7 @@ class AccountStatus(StrEnum):
 
 
 class TokenPurpose(StrEnum):
-    """What a single-use emailed token allows."""
+    """Purpose of a single-use emailed token."""
 
     verify_email = "verify_email"
     reset_password = "reset_password"  # noqa: S105 - a purpose, not a secret

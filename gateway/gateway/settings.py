@@ -13,14 +13,14 @@ from edulink.settings import PlatformSettings
 
 
 class FailMode(StrEnum):
-    """What the policy check does when the rate-limit counter store fails."""
+    """Policy-check behaviour when the rate-limit counter store fails."""
 
     open = "open"
     closed = "closed"
 
 
 class EmailDelivery(StrEnum):
-    """How account emails leave the gateway."""
+    """Delivery route of account emails."""
 
     jobs = "jobs"
     memory = "memory"

@@ -214,7 +214,7 @@ def _handle_stale_data(_error: StaleDataError) -> Response:
 
 def _handle_database_unavailable(error: OperationalError) -> Response:
     # Lost connections, a server restarting, timeouts and deadlocks: all pass,
-    # so the client is told to retry rather than shown an internal error.
+    # so the client gets a 503 asking it to retry, not an internal error.
     log.warning(
         "database unavailable on %s %s: %s", request.method, request.path, error.orig
     )

@@ -26,7 +26,7 @@ from limits import parse_many
 
 
 class Caller(StrEnum):
-    """Which callers a policy applies to."""
+    """The group of callers a policy applies to."""
 
     anyone = "anyone"
     anonymous = "anonymous"
@@ -34,7 +34,7 @@ class Caller(StrEnum):
 
 
 class Key(StrEnum):
-    """What a policy counts by."""
+    """The key a policy counts requests by."""
 
     # The client's IP address, as nginx determined it from trusted proxies.
     ip = "ip"
@@ -45,7 +45,7 @@ class Key(StrEnum):
 
 
 class Counts(StrEnum):
-    """Which requests use up a policy's limit."""
+    """The kind of request that uses up a policy's limit."""
 
     every_request = "every_request"
     # Only rejected credentials (a 401 response), so failed logins lock an

@@ -153,7 +153,7 @@ def _authorize(
             "whole ledger."
         )
     if not can_view(principal, entity_type, entity_id):
-        # Answer as for a missing entity, so its existence does not leak.
+        # Respond as for a missing entity, so its existence does not leak.
         raise NotFound(f"No ledger entries of {entity_type} {entity_id} exist.")
 
 
